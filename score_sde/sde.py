@@ -89,6 +89,9 @@ class SDE:
         """Per-step factors alpha_i (N,) that scale the Langevin corrector's step size."""
         raise NotImplementedError
 
+    def check_discretization(self, setting: str = "N") -> None:
+        """Raises a ValueError if the N-step discretisation is not a valid Markov chain."""
+
     def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
         """The reverse-time SDE, or the probability-flow ODE when `probability_flow`."""
         return ReverseSDE(self, score_fn, probability_flow)
@@ -114,6 +117,14 @@ class _LinearBetaSDE(SDE):
             raise ValueError(
                 f"{type(self).__name__} needs 0 <= beta_min < beta_max; got beta_min={self.beta_min}, "
                 f"beta_max={self.beta_max}"
+            )
+
+    def check_discretization(self, setting: str = "N") -> None:
+        """The DDPM chain needs every beta_i = beta(t_i) / N < 1, i.e. N > beta_max."""
+        if self.beta_max / self.N >= 1.0:
+            raise ValueError(
+                f"{setting}={self.N} is too few steps for the {type(self).__name__} discretisation: "
+                f"beta_max / N = {self.beta_max / self.N:.3g} must be < 1; use {setting} > {self.beta_max:g}"
             )
 
     def beta(self, t: Array) -> Array:

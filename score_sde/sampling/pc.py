@@ -183,6 +183,7 @@ def sample_pc(
     if num_steps is not None:
         check_positive_int(num_steps, "num_steps")
         sde = dataclasses.replace(sde, N=int(num_steps))
+    sde.check_discretization("num_steps" if num_steps is not None else "N")
     x = _sample_pc(rng, sde, score_fn, shape, predictor_step, corrector_step, float(snr), int(n_steps_each),
                    float(eps), bool(denoise))
     nfe = sde.N * (predictor_step.evals + corrector_step.evals * n_steps_each)

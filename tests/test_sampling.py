@@ -1,0 +1,200 @@
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from score_sde.oracle import example_mixture
+from score_sde.sampling import CORRECTORS, PREDICTORS, SDE_SOLVERS, decode, encode, sample_ode, sample_pc, sample_sde
+from score_sde.sde import VPSDE
+from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture
+
+N_SAMPLES = 10000
+
+
+@pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda rng, sde, score, shape: sample_pc(rng, sde, score, shape),
+        lambda rng, sde, score, shape: sample_ode(rng, sde, score, shape),
+        lambda rng, sde, score, shape: sample_sde(rng, sde, score, shape, num_steps=1000),
+    ],
+    ids=["pc", "ode", "sde"],
+)
+def test_samples_match_the_mixture(sde, sampler):
+    oracle = example_mixture(sde)
+    x, _ = sampler(jax.random.PRNGKey(0), sde, oracle.score, (N_SAMPLES, 2))
+    assert_matches_mixture(x, oracle)
+
+
+def test_a_wrong_score_fails_the_mixture_check():
+    """The distribution check has power: a 10% error in the score is caught."""
+    sde = ALL_SDES[0]
+    oracle = example_mixture(sde)
+    x, _ = sample_ode(jax.random.PRNGKey(0), sde, lambda x, t: 0.9 * oracle.score(x, t), (N_SAMPLES, 2))
+    with pytest.raises(AssertionError):
+        assert_matches_mixture(x, oracle)
+
+
+@pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
+@pytest.mark.parametrize("predictor, corrector", list(itertools.product(PREDICTORS.names(), CORRECTORS.names())))
+def test_every_predictor_and_corrector_runs_with_every_sde(sde, predictor, corrector):
+    oracle = example_mixture(sde)
+    x, nfe = sample_pc(
+        jax.random.PRNGKey(0), sde, oracle.score, (4, 2),
+        predictor=predictor, corrector=corrector, n_steps_each=2, num_steps=25,
+    )
+    assert x.shape == (4, 2) and np.all(np.isfinite(x))
+    evals = {"none": 0}.get(predictor, 1) + {"none": 0}.get(corrector, 2)
+    assert nfe == 25 * evals
+
+
+def _counting(score_fn):
+    """Wraps score_fn so that each evaluation on device increments a host-side counter."""
+    count = [0]
+
+    def counted(x, t):
+        jax.debug.callback(lambda: count.__setitem__(0, count[0] + 1))
+        return score_fn(x, t)
+
+    return counted, count
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda s, f: sample_pc(jax.random.PRNGKey(0), s, f, (8, 2), num_steps=27, n_steps_each=2),
+        lambda s, f: sample_pc(jax.random.PRNGKey(0), s, f, (8, 2), predictor="none", num_steps=27),
+        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="euler", num_steps=9),
+        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="heun", num_steps=9, denoise=True),
+        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="midpoint", num_steps=9),
+        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="tsit5"),
+        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="bosh3", rtol=1e-3, atol=1e-3),
+        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="heun", rtol=1e-3, atol=1e-3),
+        lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="euler_maruyama", num_steps=9),
+        lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="heun", num_steps=9),
+        lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="reversible_heun", num_steps=9),
+        lambda s, f: encode(s, f, jnp.ones((8, 2))),
+    ],
+    ids=["pc", "pc-corrector-only", "ode-euler", "ode-heun-denoise", "ode-midpoint", "ode-tsit5", "ode-bosh3",
+         "ode-heun-adaptive", "sde-em", "sde-heun", "sde-reversible-heun", "encode"],
+)
+def test_nfe_counts_every_score_evaluation(run):
+    sde = ALL_SDES[0]
+    score_fn, count = _counting(example_mixture(sde).score)
+    x, nfe = run(sde, score_fn)
+    jax.block_until_ready(x)
+    assert int(nfe) == count[0]
+
+
+def test_fixed_step_nfe_is_steps_times_stage_evaluations():
+    sde, score = ALL_SDES[0], example_mixture(ALL_SDES[0]).score
+    assert int(sample_ode(jax.random.PRNGKey(0), sde, score, (2, 2), solver="heun", num_steps=11)[1]) == 22
+    assert int(sample_sde(jax.random.PRNGKey(0), sde, score, (2, 2), num_steps=11, denoise=False)[1]) == 11
+    assert sample_pc(jax.random.PRNGKey(0), sde, score, (2, 2), num_steps=31, n_steps_each=3)[1] == 124
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda rng, s, f, shape: sample_pc(rng, s, f, shape, num_steps=30),
+        lambda rng, s, f, shape: sample_ode(rng, s, f, shape),
+        lambda rng, s, f, shape: sample_sde(rng, s, f, shape, num_steps=20),
+    ],
+    ids=["pc", "ode", "sde"],
+)
+def test_sampling_is_reproducible_under_jit(sampler):
+    sde = ALL_SDES[2]
+    score = example_mixture(sde).score
+    jitted = jax.jit(lambda rng: sampler(rng, sde, score, (16, 2))[0])
+    first, second = jitted(jax.random.PRNGKey(3)), jitted(jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(first, second)
+    # Inlined into an outer jit, XLA may fuse differently: equal up to float32 round-off
+    # accumulated over the solve.
+    np.testing.assert_allclose(first, sampler(jax.random.PRNGKey(3), sde, score, (16, 2))[0], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(first, jitted(jax.random.PRNGKey(4)))
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda rng, s, f, shape: sample_pc(rng, s, f, shape, corrector="none", num_steps=30),
+        lambda rng, s, f, shape: sample_ode(rng, s, f, shape, solver="heun", num_steps=20),
+        lambda rng, s, f, shape: sample_sde(rng, s, f, shape, num_steps=20),
+    ],
+    ids=["pc", "ode", "sde"],
+)
+def test_a_sample_does_not_depend_on_the_batch_size(sampler):
+    sde = ALL_SDES[0]
+    score = example_mixture(sde).score
+    small = sampler(jax.random.PRNGKey(5), sde, score, (3, 2))[0]
+    large = sampler(jax.random.PRNGKey(5), sde, score, (9, 2))[0]
+    np.testing.assert_allclose(small, large[:3], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("solver, order", [("euler", 1.0), ("heun", 2.0), ("midpoint", 2.0)])
+def test_fixed_step_ode_solvers_converge_at_their_order(solver, order):
+    sde = VPSDE()
+    score = example_mixture(sde).score
+    rng = jax.random.PRNGKey(0)
+    reference, _ = sample_ode(rng, sde, score, (64, 2), solver="dopri8", rtol=1e-7, atol=1e-7, eps=0.05)
+    steps = np.array([32, 64, 128, 256])  # the asymptotic regime; float32 round-off stays below these errors
+    errors = [
+        float(jnp.max(jnp.abs(sample_ode(rng, sde, score, (64, 2), solver=solver, num_steps=int(n), eps=0.05)[0] - reference)))
+        for n in steps
+    ]
+    slope = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert abs(slope - order) < 0.15, (errors, slope)
+
+
+@pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
+def test_decode_inverts_encode(sde):
+    oracle = example_mixture(sde)
+    x, _ = oracle.sample(jax.random.PRNGKey(0), 256, t=1e-3)
+    z, _ = encode(sde, oracle.score, x)
+    recovered, _ = decode(sde, oracle.score, z)
+    np.testing.assert_allclose(recovered, x, atol=1e-3)
+    # the latent is distributed like p_T: its mean and variance are close to the prior's
+    assert abs(float(jnp.std(z)) / (50.0 if hasattr(sde, "sigma_max") else 1.0) - 1.0) < 0.15
+
+
+def test_bad_input_is_refused_with_a_clear_message():
+    sde = ALL_SDES[0]
+    score = example_mixture(sde).score
+    rng = jax.random.PRNGKey(0)
+    with pytest.raises(ValueError, match=r"unknown predictor predictor='reverse'.*reverse_diffusion"):
+        sample_pc(rng, sde, score, (2, 2), predictor="reverse")
+    with pytest.raises(ValueError, match=r"unknown corrector corrector='lang'.*langevin"):
+        sample_pc(rng, sde, score, (2, 2), corrector="lang")
+    with pytest.raises(ValueError, match=r"unknown ODE solver solver='rk4'"):
+        sample_ode(rng, sde, score, (2, 2), solver="rk4")
+    with pytest.raises(ValueError, match=r"unknown SDE solver solver='milstein'"):
+        sample_sde(rng, sde, score, (2, 2), solver="milstein")
+    with pytest.raises(ValueError, match="has no error estimate"):
+        sample_ode(rng, sde, score, (2, 2), solver="euler")
+    with pytest.raises(ValueError, match=r"eps must lie in \(0, T=1.0\)"):
+        sample_ode(rng, sde, score, (2, 2), eps=0.0)
+    with pytest.raises(ValueError, match=r"eps must lie in"):
+        sample_pc(rng, sde, score, (2, 2), eps=1.5)
+    with pytest.raises(ValueError, match=r"score_fn\(x, t\) fails for x of shape \(2, 3\)"):
+        sample_sde(rng, sde, score, (2, 3))
+    with pytest.raises(ValueError, match=r"must return an array shaped like x \(2, 2\); got \(2, 1\)"):
+        sample_pc(rng, sde, lambda x, t: x[:, :1], (2, 2))
+    with pytest.raises(ValueError, match="num_steps must be a positive integer"):
+        sample_sde(rng, sde, score, (2, 2), num_steps=0)
+    with pytest.raises(ValueError, match=r"num_steps=10 is too few steps for the VPSDE discretisation"):
+        sample_pc(rng, sde, score, (2, 2), num_steps=10)
+
+
+def test_max_steps_and_non_finite_values_raise():
+    sde = ALL_SDES[0]
+    score = example_mixture(sde).score
+    with pytest.raises(Exception, match="maximum number of solver steps"):
+        jax.block_until_ready(sample_ode(jax.random.PRNGKey(0), sde, score, (4, 2), rtol=1e-9, atol=1e-9, max_steps=5))
+    blow_up = lambda x, t: x * jnp.log(t[:, None] - 2.0)  # NaN at every time
+    with pytest.raises(Exception, match="sample_pc produced non-finite values"):
+        jax.block_until_ready(sample_pc(jax.random.PRNGKey(0), sde, lambda x, t: jnp.exp(1e3 * x), (4, 2), num_steps=25))
+    with pytest.raises(Exception, match="non-finite"):
+        jax.block_until_ready(sample_ode(jax.random.PRNGKey(0), sde, blow_up, (4, 2), solver="euler", num_steps=2))
