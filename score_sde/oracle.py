@@ -58,44 +58,50 @@ class GaussianMixture:
     def dim(self) -> int:
         return self.means.shape[1]
 
-    def _components(self, t: Array):
-        """Per-example component means (B, K, D) and Cholesky factors (B, K, D, D) at times t (B,)."""
-        a, s = self.sde.marginal_coefficients(t)
-        means = a[:, None, None] * self.means[None]
-        covs = a[:, None, None, None] ** 2 * self.covariances[None] + (s**2)[:, None, None, None] * jnp.eye(self.dim)
-        return means, jnp.linalg.cholesky(covs)
+    def _eigen(self) -> tuple[Array, Array]:
+        """Sigma_k = U_k diag(lambda_k) U_k^T: eigenvalues (K, D) and eigenvectors (K, D, D).
+
+        a^2 Sigma_k + s^2 I has the same eigenvectors and eigenvalues a^2 lambda + s^2, so every
+        time shares one decomposition: no factorisation per call.
+        """
+        return jnp.linalg.eigh(self.covariances)
 
     def _flat(self, x: Array) -> Array:
         return jnp.reshape(x, (x.shape[0], self.dim))
 
-    def _component_log_probs(self, x: Array, t: Array):
-        """log w_k + log N_k(x) (B, K) and the whitened residuals L^-1 (x - m) (B, K, D)."""
-        means, chol = self._components(t)
-        diff = self._flat(x)[:, None, :] - means
-        white = jax.scipy.linalg.solve_triangular(chol, diff[..., None], lower=True)[..., 0]
-        log_det = jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-        log_norm = -0.5 * jnp.sum(white**2, -1) - log_det - 0.5 * self.dim * jnp.log(2 * jnp.pi)
-        return jnp.log(self.weights)[None] + log_norm, white, chol
+    def _component_terms(self, x: Array, t: Array):
+        """log w_k + log N_k(x) (B, K), residuals r = x - a mu_k (B, K, D) and C_k^-1 r (B, K, D)."""
+        a, s = self.sde.marginal_coefficients(t)
+        eigenvalues, eigenvectors = self._eigen()
+        variances = a[:, None, None] ** 2 * eigenvalues[None] + (s**2)[:, None, None]  # (B, K, D)
+        residual = self._flat(x)[:, None, :] - a[:, None, None] * self.means[None]
+        rotated = jnp.einsum("kdj,bkd->bkj", eigenvectors, residual)  # U^T r
+        log_norm = -0.5 * jnp.sum(rotated**2 / variances + jnp.log(2 * jnp.pi * variances), axis=-1)
+        precision_residual = jnp.einsum("kdj,bkj->bkd", eigenvectors, rotated / variances)
+        return jnp.log(self.weights)[None] + log_norm, precision_residual
 
     def log_prob(self, x: Array, t: Array) -> Array:
         """log p_t(x), shape (B,), for x (B, *event_shape) and t (B,)."""
-        logits, _, _ = self._component_log_probs(x, t)
+        logits, _ = self._component_terms(x, t)
         return jax.nn.logsumexp(logits, axis=-1)
 
     def responsibilities(self, x: Array, t: Array) -> Array:
         """Posterior component probabilities p_t(k | x), shape (B, K)."""
-        logits, _, _ = self._component_log_probs(x, t)
+        logits, _ = self._component_terms(x, t)
         return jax.nn.softmax(logits, axis=-1)
 
     def score(self, x: Array, t: Array) -> Array:
         """grad_x log p_t(x) = -sum_k p(k | x) C_k^-1 (x - m_k), shaped like x."""
-        logits, white, chol = self._component_log_probs(x, t)
-        # C^-1 (x - m) = L^-T L^-1 (x - m)
-        precision_diff = jax.scipy.linalg.solve_triangular(
-            jnp.swapaxes(chol, -1, -2), white[..., None], lower=False
-        )[..., 0]
-        score = -jnp.sum(jax.nn.softmax(logits, -1)[..., None] * precision_diff, axis=1)
+        logits, precision_residual = self._component_terms(x, t)
+        score = -jnp.sum(jax.nn.softmax(logits, -1)[..., None] * precision_residual, axis=1)
         return jnp.reshape(score, x.shape)
+
+    def _components(self, t: Array):
+        """Component means (B, K, D) and covariance square roots (B, K, D, D) at times t (B,)."""
+        a, s = self.sde.marginal_coefficients(t)
+        eigenvalues, eigenvectors = self._eigen()
+        scales = jnp.sqrt(a[:, None, None] ** 2 * eigenvalues[None] + (s**2)[:, None, None])
+        return a[:, None, None] * self.means[None], eigenvectors[None] * scales[:, :, None, :]
 
     def sample(self, rng: Array, n: int, t: float | Array = 0.0) -> tuple[Array, Array]:
         """n samples of p_t (n, *event_shape) and their component labels (n,)."""

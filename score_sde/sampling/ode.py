@@ -82,12 +82,16 @@ def encode(
     *,
     eps: float = 1e-3,
     solver: str = "tsit5",
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
     num_steps: int | None = None,
     max_steps: int = 4096,
 ) -> tuple[Array, Array]:
     """Maps data x (B, *event), taken at time eps, to its latent z at T along the probability flow.
+
+    The default tolerances are tighter than sampling's: a round trip compounds two solves, and
+    the error norm (RMS over the whole batch) lets single examples exceed a looser tolerance.
+    With the oracle's score, decode(encode(x)) returns x to about 3e-5 at 1e-6 and 1e-3 at 1e-5.
 
     Returns z (B, *event) and nfe. `decode` with the same settings inverts it up to solver tolerance.
     """
@@ -101,8 +105,8 @@ def decode(
     *,
     eps: float = 1e-3,
     solver: str = "tsit5",
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
     num_steps: int | None = None,
     max_steps: int = 4096,
 ) -> tuple[Array, Array]:

@@ -1,0 +1,137 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from configs import toy2d
+from score_sde.datasets import TOY_DATASETS, checkerboard, eight_gaussians, get_toy_sampler
+from score_sde.files import MetricsLog, write_json_atomic
+from score_sde.losses import get_loss_fn
+from score_sde.mmd import mmd_squared
+from score_sde.models import MLPScoreNet, get_model, make_net_apply
+from score_sde.sampling import get_sampler
+from score_sde.sde import VESDE, VPSDE
+from score_sde.train import create_train_state, make_optimizer, make_train_step
+
+
+def _tiny_setup(n_jitted):
+    config = toy2d.get_config()
+    model = MLPScoreNet(hidden_dims=(16, 16), embedding_dim=8)
+    net_apply = make_net_apply(model)
+    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.ones((1,)))["params"]
+    optimizer = make_optimizer(config.optim)
+    state = create_train_state(params, optimizer, jax.random.PRNGKey(1))
+    loss_fn = get_loss_fn(VPSDE(), net_apply, continuous=True, reduce_mean=True)
+    return state, make_train_step(loss_fn, optimizer, ema_rate=0.9), loss_fn, optimizer
+
+
+def test_several_steps_per_dispatch_equal_single_steps():
+    batches = eight_gaussians(jax.random.PRNGKey(2), 4 * 32).reshape(4, 32, 2)
+    state, run, _, _ = _tiny_setup(4)
+    scanned, metrics = run(state, batches)
+    state, run, _, _ = _tiny_setup(1)
+    losses = []
+    for batch in batches:
+        state, m = run(state, batch[None])
+        losses.append(float(m["loss"][0]))
+    np.testing.assert_allclose(metrics["loss"], losses, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(scanned.params), jax.tree.leaves(state.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert int(scanned.step) == 4
+
+
+def test_train_step_applies_adam_and_the_ema():
+    state, run, loss_fn, optimizer = _tiny_setup(1)
+    batch = eight_gaussians(jax.random.PRNGKey(3), 32)
+    params0 = jax.tree.map(np.asarray, state.params)
+    grads = jax.grad(loss_fn)(state.params, jax.random.fold_in(state.rng, 0), batch)
+    updates, _ = optimizer.update(grads, optimizer.init(state.params), state.params)
+    expected = optax.apply_updates(state.params, updates)
+    new_state, _ = run(state, batch[None])
+    for got, want, ema, p0 in zip(*(jax.tree.leaves(t) for t in (new_state.params, expected, new_state.ema_params, params0))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(ema, 0.9 * p0 + 0.1 * np.asarray(want), rtol=1e-5, atol=1e-7)
+
+
+def test_optimizer_warms_up_linearly_and_clips():
+    config = toy2d.get_config().optim
+    config.warmup, config.lr, config.grad_clip = 10, 1e-2, 1.0
+    optimizer = make_optimizer(config)
+    params = {"w": jnp.zeros(3)}
+    opt_state = optimizer.init(params)
+    # Adam's first update is lr_t * sign(g); at step 0 the warm-up learning rate is 0
+    updates, opt_state = optimizer.update({"w": jnp.array([100.0, -3.0, 0.5])}, opt_state, params)
+    np.testing.assert_allclose(updates["w"], 0.0, atol=1e-9)
+    updates, _ = optimizer.update({"w": jnp.array([100.0, -3.0, 0.5])}, opt_state, params)
+    assert np.all(np.abs(np.asarray(updates["w"])) <= 1e-2 * 1 / 10 + 1e-6)
+    config.optimizer = "sgd"
+    with pytest.raises(ValueError, match="config.optim.optimizer='sgd'"):
+        make_optimizer(config)
+
+
+def test_toy_datasets_have_their_shapes_and_supports():
+    x = np.asarray(eight_gaussians(jax.random.PRNGKey(0), 4000))
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1).mean(), 2.0, atol=0.02)
+    angles = np.round(np.arctan2(x[:, 1], x[:, 0]) / (2 * np.pi / 8)) % 8
+    np.testing.assert_allclose(np.bincount(angles.astype(int), minlength=8) / 4000, 1 / 8, atol=0.02)
+    board = np.asarray(checkerboard(jax.random.PRNGKey(1), 4000))
+    assert np.all(np.abs(board) <= 2.0)
+    cells = np.floor(board + 2.0).astype(int)
+    assert np.all((cells[:, 0] + cells[:, 1]) % 2 == 0)  # only the dark squares
+    for name in TOY_DATASETS:
+        assert TOY_DATASETS.get(name)(jax.random.PRNGKey(0), 7).shape == (7, 2)
+
+
+def test_mmd_separates_distributions():
+    a = eight_gaussians(jax.random.PRNGKey(0), 1000)
+    b = eight_gaussians(jax.random.PRNGKey(1), 1000)
+    c = checkerboard(jax.random.PRNGKey(2), 1000)
+    same, different = float(mmd_squared(a, b)), float(mmd_squared(a, c))
+    assert abs(same) < 0.01 < different
+
+
+def test_mlp_options():
+    x, sigma = jnp.ones((3, 2)), jnp.array([0.5, 1.0, 2.0])
+    model = MLPScoreNet(hidden_dims=(8, 8), embedding_type="fourier", embedding_dim=8, scale_by_sigma=True)
+    variables = model.init(jax.random.PRNGKey(0), x, sigma)
+    params = jax.tree.map(lambda p: p + 0.1, variables["params"])  # the zero-initialised output layer made nonzero
+    out = model.apply({"params": params}, x, sigma)
+    unscaled = MLPScoreNet(hidden_dims=(8, 8), embedding_type="fourier", embedding_dim=8).apply({"params": params}, x, sigma)
+    np.testing.assert_allclose(out, unscaled / sigma[:, None], rtol=1e-5)
+    dropout = MLPScoreNet(hidden_dims=(8, 8), embedding_dim=8, dropout=0.5)
+    p = jax.tree.map(lambda v: v + 0.1, dropout.init(jax.random.PRNGKey(0), x, sigma)["params"])
+    apply = make_net_apply(dropout)
+    np.testing.assert_array_equal(apply(p, x, sigma), apply(p, x, sigma))
+    assert not np.allclose(apply(p, x, sigma, jax.random.PRNGKey(1)), apply(p, x, sigma, jax.random.PRNGKey(2)))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("model.name", "unet", r"unknown model config.model.name='unet': choose from \('mlp',\)"),
+        ("data.dataset", "mnist", r"config.data.dataset='mnist'.*checkerboard"),
+        ("sampling.method", "ddim", r"config.sampling.method='ddim'"),
+        ("sampling.sde_solver", "milstein", r"config.sampling.sde_solver='milstein'"),
+        ("model.embedding_type", "learned", r"config.model.embedding_type='learned'"),
+    ],
+)
+def test_config_errors_name_the_field(field, value, message):
+    config = toy2d.get_config()
+    section, key = field.split(".")
+    config[section][key] = value
+    with pytest.raises(ValueError, match=message):
+        get_model(config)
+        get_toy_sampler(config)
+        get_sampler(config, VPSDE())
+
+
+def test_files_are_written_atomically(tmp_path):
+    write_json_atomic(tmp_path / "a" / "config.json", {"x": 1})
+    assert (tmp_path / "a" / "config.json").read_text().strip().startswith("{")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["config.json"]  # no temporary left behind
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.write({"step": 1, "loss": np.float32(0.5)})
+    log.write({"step": 2, "loss": 0.25})
+    assert log.read() == [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25}]
