@@ -18,26 +18,28 @@ Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
-class ODESolver:
-    """A diffrax solver with its cost: nfe = initial_evals + evals_per_step * steps taken."""
+class SolverSpec:
+    """A diffrax solver with its cost: nfe = initial_evals + evals_per_step * steps taken
+    (first-same-as-last solvers pay one initial evaluation), and whether it has an error
+    estimate for adaptive stepping."""
 
     make: Callable[[], diffrax.AbstractSolver]
     evals_per_step: int
     initial_evals: int
-    adaptive: bool
+    adaptive: bool = False
 
 
-ODE_SOLVERS: Registry[ODESolver] = Registry("ODE solver")
-ODE_SOLVERS.register("euler")(ODESolver(diffrax.Euler, 1, 0, adaptive=False))
-ODE_SOLVERS.register("heun")(ODESolver(diffrax.Heun, 2, 0, adaptive=True))
-ODE_SOLVERS.register("midpoint")(ODESolver(diffrax.Midpoint, 2, 0, adaptive=True))
-ODE_SOLVERS.register("bosh3")(ODESolver(diffrax.Bosh3, 3, 1, adaptive=True))
-ODE_SOLVERS.register("tsit5")(ODESolver(diffrax.Tsit5, 6, 1, adaptive=True))
-ODE_SOLVERS.register("dopri5")(ODESolver(diffrax.Dopri5, 6, 1, adaptive=True))
-ODE_SOLVERS.register("dopri8")(ODESolver(diffrax.Dopri8, 13, 1, adaptive=True))
+ODE_SOLVERS: Registry[SolverSpec] = Registry("ODE solver")
+ODE_SOLVERS.register("euler")(SolverSpec(diffrax.Euler, 1, 0, adaptive=False))
+ODE_SOLVERS.register("heun")(SolverSpec(diffrax.Heun, 2, 0, adaptive=True))
+ODE_SOLVERS.register("midpoint")(SolverSpec(diffrax.Midpoint, 2, 0, adaptive=True))
+ODE_SOLVERS.register("bosh3")(SolverSpec(diffrax.Bosh3, 3, 1, adaptive=True))
+ODE_SOLVERS.register("tsit5")(SolverSpec(diffrax.Tsit5, 6, 1, adaptive=True))
+ODE_SOLVERS.register("dopri5")(SolverSpec(diffrax.Dopri5, 6, 1, adaptive=True))
+ODE_SOLVERS.register("dopri8")(SolverSpec(diffrax.Dopri8, 13, 1, adaptive=True))
 
 
-def get_ode_solver(name: str, num_steps: int | None) -> ODESolver:
+def get_ode_solver(name: str, num_steps: int | None) -> SolverSpec:
     """Looks up `name`, checking that a solver without error estimate gets `num_steps`."""
     solver = ODE_SOLVERS.get(name, "solver")
     if num_steps is None and not solver.adaptive:

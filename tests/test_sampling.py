@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from score_sde.oracle import example_mixture
-from score_sde.sampling import CORRECTORS, PREDICTORS, SDE_SOLVERS, decode, encode, sample_ode, sample_pc, sample_sde
+from score_sde.sampling import CORRECTORS, PREDICTORS, decode, encode, sample_ode, sample_pc, sample_sde
 from score_sde.sde import VPSDE
 from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture
 

@@ -1,6 +1,5 @@
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -12,7 +11,7 @@ from score_sde.losses import get_loss_fn
 from score_sde.mmd import mmd_squared
 from score_sde.models import MLPScoreNet, get_model, make_net_apply
 from score_sde.sampling import get_sampler
-from score_sde.sde import VESDE, VPSDE
+from score_sde.sde import VPSDE
 from score_sde.train import create_train_state, make_optimizer, make_train_step
 
 
@@ -110,7 +109,7 @@ def test_mlp_options():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("model.name", "unet", r"unknown model config.model.name='unet': choose from \('mlp',\)"),
+        ("model.name", "unet", r"unknown model config.model.name='unet': choose from \('mlp', 'ncsnpp'\)"),
         ("data.dataset", "mnist", r"config.data.dataset='mnist'.*checkerboard"),
         ("sampling.method", "ddim", r"config.sampling.method='ddim'"),
         ("sampling.sde_solver", "milstein", r"config.sampling.sde_solver='milstein'"),

@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 
 from score_sde.models.mlp import MLPScoreNet
+from score_sde.models.ncsnpp import NCSNpp, ncsnpp_from_config
 from score_sde.registry import Registry
 
 Array = jax.Array
@@ -29,6 +30,9 @@ def _mlp(config) -> nn.Module:
     )
 
 
+MODELS.register("ncsnpp")(ncsnpp_from_config)
+
+
 def get_model(config) -> nn.Module:
     """The Flax module named by `config.model.name`, built from `config.model.*`."""
     return MODELS.get(config.model.name, "config.model.name")(config)
@@ -45,4 +49,4 @@ def make_net_apply(model: nn.Module):
     return net_apply
 
 
-__all__ = ["MODELS", "MLPScoreNet", "get_model", "make_net_apply"]
+__all__ = ["MODELS", "MLPScoreNet", "NCSNpp", "get_model", "make_net_apply"]

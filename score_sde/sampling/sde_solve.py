@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import lineax
 
 from score_sde.checks import check_positive_int, error_if_nonfinite
-from score_sde.odeint import batch_time
+from score_sde.odeint import SolverSpec, batch_time
 from score_sde.registry import Registry
 from score_sde.sampling.common import check_sampler_inputs, tweedie_denoise
 from score_sde.sde import SDE, batch_broadcast
@@ -23,19 +23,10 @@ from score_sde.sde import SDE, batch_broadcast
 Array = jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
-class SDESolver:
-    """A diffrax SDE solver with its cost: nfe = initial_evals + evals_per_step * num_steps."""
-
-    make: Callable[[], diffrax.AbstractSolver]
-    evals_per_step: int
-    initial_evals: int
-
-
-SDE_SOLVERS: Registry[SDESolver] = Registry("SDE solver")
-SDE_SOLVERS.register("euler_maruyama")(SDESolver(diffrax.Euler, 1, 0))
-SDE_SOLVERS.register("heun")(SDESolver(diffrax.Heun, 2, 0))
-SDE_SOLVERS.register("reversible_heun")(SDESolver(diffrax.ReversibleHeun, 1, 1))
+SDE_SOLVERS: Registry[SolverSpec] = Registry("SDE solver")
+SDE_SOLVERS.register("euler_maruyama")(SolverSpec(diffrax.Euler, 1, 0))
+SDE_SOLVERS.register("heun")(SolverSpec(diffrax.Heun, 2, 0))
+SDE_SOLVERS.register("reversible_heun")(SolverSpec(diffrax.ReversibleHeun, 1, 1))
 
 
 class PerExampleBrownianPath(diffrax.AbstractPath):

@@ -1,0 +1,218 @@
+import itertools
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from score_sde.models import get_model
+from score_sde.models.convert import from_pytorch_state_dict, load_pytorch_checkpoint, state_dict_from_checkpoint
+from score_sde.models.resampling import downsample_2d, naive_downsample_2d, upsample_2d
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ncsnpp"
+
+
+@pytest.fixture(autouse=True)
+def fast_compiles():
+    """These tests are compile-bound: skip most XLA optimisations, then restore the setting."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
+def _config(model: dict, image_size=8, num_channels=3, centered=False, continuous=True):
+    base = dict(
+        name="ncsnpp", nf=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,), dropout=0.0,
+        resamp_with_conv=True, conditional=True, fir=False, fir_kernel=(1, 3, 3, 1), skip_rescale=True,
+        resblock_type="biggan", progressive="none", progressive_input="none", progressive_combine="sum",
+        embedding_type="positional", fourier_scale=16.0, init_scale=0.0, scale_by_sigma=False,
+        sigma_min=0.01, sigma_max=50.0, num_scales=1000,
+    )
+    base.update(model)
+    return ml_collections.ConfigDict({
+        "model": base,
+        "data": {"image_size": image_size, "num_channels": num_channels, "centered": centered},
+        "training": {"continuous": continuous},
+    })
+
+
+def _fixture(name):
+    meta = json.loads((FIXTURES / f"{name}.json").read_text())
+    arrays = np.load(FIXTURES / f"{name}.npz")
+    model = dict(meta["model_config"])
+    data = {k: model.pop(k) for k in ("image_size", "num_channels", "centered")}
+    config = _config(model, **data)
+    state_dict = {k[len("state_dict/"):]: arrays[k] for k in arrays.files if k.startswith("state_dict/")}
+    return meta, arrays, config, state_dict
+
+
+@pytest.mark.parametrize("name", ["ncsnpp_ve_small", "ddpmpp_vp_small"])
+def test_reference_outputs_are_reproduced(name):
+    meta, arrays, config, state_dict = _fixture(name)
+    params = from_pytorch_state_dict(state_dict, config)
+    x = jnp.transpose(arrays["input_x"], (0, 2, 3, 1))  # NCHW -> NHWC
+    out = get_model(config).apply({"params": params}, x, jnp.asarray(arrays["input_time_cond"]))
+    reference = np.transpose(arrays["output"], (0, 2, 3, 1))
+    # float32 agreement with the PyTorch reference (its README: about 1e-4 relative)
+    assert np.abs(out - reference).max() / np.abs(reference).max() < 1e-4
+    assert sum(p.size for p in jax.tree.leaves(params)) == meta["num_parameters_including_fixed_fourier_W"]
+
+
+def _cifar10(ncsnpp: bool, deep: bool):
+    return _config(
+        dict(nf=128, ch_mult=(1, 2, 2, 2), num_res_blocks=8 if deep else 4, attn_resolutions=(16,), dropout=0.1,
+             fir=ncsnpp, progressive_input="residual" if ncsnpp else "none",
+             embedding_type="fourier" if ncsnpp else "positional", scale_by_sigma=ncsnpp),
+        image_size=32, centered=not ncsnpp,
+    )
+
+
+@pytest.mark.parametrize(
+    "ncsnpp, deep, expected",
+    [(True, False, 62_758_915), (True, True, 107_587_075), (False, False, 61_804_419), (False, True, 106_632_579)],
+    ids=["ncsnpp", "ncsnpp_deep", "ddpmpp", "ddpmpp_deep"],
+)
+def test_full_size_parameter_counts_match_the_reference(ncsnpp, deep, expected):
+    model = get_model(_cifar10(ncsnpp, deep))
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.ones((1,)))
+    assert sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"])) == expected
+
+
+# Every pair of values of progressive, progressive_input, resblock_type, fir and embedding_type
+# appears in some row (checked below); the other knobs vary across the rows.
+KNOB_ROWS = [
+    ("none", "none", "biggan", False, "fourier", dict(conditional=False, scale_by_sigma=True)),
+    ("none", "input_skip", "ddpm", False, "positional", dict(progressive_combine="cat", resamp_with_conv=False)),
+    ("none", "residual", "ddpm", True, "positional", dict(skip_rescale=False, init_scale=0.1)),
+    ("output_skip", "none", "biggan", False, "fourier", dict(dropout=0.2, fir_kernel=(1, 1))),
+    ("output_skip", "input_skip", "biggan", True, "positional", dict(progressive_combine="cat")),
+    ("output_skip", "residual", "ddpm", False, "positional", dict(attn_resolutions=(8, 4))),
+    ("residual", "none", "ddpm", True, "positional", dict(resamp_with_conv=False, ch_mult=(1, 2, 1))),
+    ("residual", "input_skip", "ddpm", True, "fourier", dict(progressive_combine="sum", num_res_blocks=2)),
+    ("residual", "residual", "biggan", False, "fourier", dict(centered=True)),
+]
+
+
+def test_knob_rows_cover_every_pair():
+    values = [("none", "output_skip", "residual"), ("none", "input_skip", "residual"), ("biggan", "ddpm"),
+              (False, True), ("fourier", "positional")]
+    for a, b in itertools.combinations(range(5), 2):
+        assert {(r[a], r[b]) for r in KNOB_ROWS} == set(itertools.product(values[a], values[b]))
+
+
+@pytest.mark.parametrize("row", KNOB_ROWS, ids=[f"row{i}" for i in range(len(KNOB_ROWS))])
+def test_every_knob_initialises_and_runs(row):
+    progressive, progressive_input, resblock, fir, embedding, extra = row
+    extra = dict(extra)
+    centered = extra.pop("centered", False)
+    config = _config(dict(progressive=progressive, progressive_input=progressive_input, resblock_type=resblock,
+                          fir=fir, embedding_type=embedding, **extra), num_channels=2, centered=centered)
+    model = get_model(config)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 2))
+    cond = jnp.array([0.5, 3.0]) if embedding == "fourier" else jnp.array([10.0, 700.0])
+    params = model.init(jax.random.PRNGKey(1), x, cond)["params"]
+    params = jax.tree.map(lambda p: p + 0.05, params)  # nonzero output layers
+    apply = jax.jit(lambda p, x, c, rng: model.apply({"params": p}, x, c, train=True, rngs={"dropout": rng}))
+    out = apply(params, x, cond, jax.random.PRNGKey(2))
+    assert out.shape == x.shape and np.all(np.isfinite(out)) and float(jnp.abs(out).max()) > 0
+    out_eval = model.apply({"params": params}, x, cond)
+    assert np.all(np.isfinite(out_eval))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(attn_resolutions=(12,)), r"attn_resolutions=\(12,\) does not match any resolution of image_size=8 with ch_mult=\(1, 2\): choose from \(8, 4\)"),
+        (dict(ch_mult=(1, 2, 2, 2)), r"image_size=8 must be divisible by 2\^\(len\(ch_mult\) - 1\) = 8"),
+        (dict(progressive="skip"), r"config.model.progressive='skip': choose from"),
+        (dict(resblock_type="unet"), r"config.model.resblock_type='unet'"),
+        (dict(embedding_type="learned"), r"config.model.embedding_type='learned'"),
+    ],
+)
+def test_impossible_settings_are_refused(change, message):
+    config = _config(change)
+    if "ch_mult" in change:
+        config.data.image_size = 12
+        message = message.replace("image_size=8", "image_size=12")
+    with pytest.raises(ValueError, match=message):
+        get_model(config)
+
+
+def test_fourier_embedding_needs_continuous_training_and_channels_must_group():
+    with pytest.raises(ValueError, match="needs config.training.continuous=True"):
+        get_model(_config(dict(embedding_type="fourier"), continuous=False))
+    model = get_model(_config(dict(nf=6)))
+    with pytest.raises(ValueError, match="cannot be group-normalised"):
+        model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)), jnp.ones((1,)))
+
+
+def test_class_conditioning_and_mixed_precision():
+    config = _config(dict(num_classes=3))
+    model = get_model(config)
+    x, cond = jnp.ones((2, 8, 8, 3)) * 0.3, jnp.array([5.0, 5.0])
+    params = model.init(jax.random.PRNGKey(0), x, cond, class_labels=jnp.array([0, 3]))["params"]
+    params = jax.tree.map(lambda p: p + 0.05, params)
+    out = model.apply({"params": params}, x, cond, class_labels=jnp.array([0, 3]))
+    assert not np.allclose(out[0], out[1])  # same input, different label (3 = null)
+    with pytest.raises(ValueError, match="pass class_labels"):
+        model.apply({"params": params}, x, cond)
+    config.model.num_classes = 0
+    config.model.dtype = "bfloat16"
+    bf16 = get_model(config)
+    params = jax.tree.map(lambda p: p + 0.05, bf16.init(jax.random.PRNGKey(0), x, cond)["params"])
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
+    config.model.dtype = "float32"
+    low, full = bf16.apply({"params": params}, x, cond), get_model(config).apply({"params": params}, x, cond)
+    assert low.dtype == jnp.float32
+    assert np.abs(low - full).max() / np.abs(full).max() < 5e-2  # bf16 has an 8-bit mantissa
+
+
+def test_fir_resampling_preserves_constants_and_inverts_on_smooth_images():
+    x = jnp.ones((1, 8, 8, 2))
+    # away from the zero-padded border, a normalised FIR filter keeps a constant image constant
+    np.testing.assert_allclose(upsample_2d(x, (1, 3, 3, 1))[:, 2:-2, 2:-2], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(downsample_2d(x, (1, 3, 3, 1))[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
+    # with the box kernel (1, 1), FIR downsampling is average pooling
+    y = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3))
+    np.testing.assert_allclose(downsample_2d(y, (1, 1)), naive_downsample_2d(y), rtol=1e-5, atol=1e-6)
+
+
+def test_importer_reports_missing_misshapen_and_unexpected_keys():
+    _, _, config, state_dict = _fixture("ddpmpp_vp_small")
+    broken = dict(state_dict)
+    del broken["all_modules.3.Conv_0.weight"]
+    broken["all_modules.1.weight"] = np.zeros((3, 3))
+    broken["all_modules.99.extra"] = np.zeros(1)
+    with pytest.raises(ValueError) as info:
+        from_pytorch_state_dict(broken, config)
+    text = str(info.value)
+    assert "missing all_modules.3.Conv_0.weight" in text
+    assert "all_modules.1.weight: shape (3, 3)" in text
+    assert "unexpected all_modules.99.extra" in text
+    prefixed = {f"module.{k}": v for k, v in state_dict.items()}  # DataParallel checkpoints
+    params = from_pytorch_state_dict(prefixed, config)
+    np.testing.assert_array_equal(params["modules_0"]["kernel"], state_dict["all_modules.0.weight"].T)
+
+
+def test_ema_weights_replace_the_trainable_parameters_in_order():
+    _, _, config, state_dict = _fixture("ncsnpp_ve_small")
+    trainable = [k for k in state_dict if k not in ("sigmas", "all_modules.0.W")]
+    checkpoint = {
+        "model": {f"module.{k}": v for k, v in state_dict.items()},
+        "ema": {"decay": 0.999, "num_updates": 3, "shadow_params": [state_dict[k] + 1.0 for k in trainable]},
+    }
+    ema_state = state_dict_from_checkpoint(checkpoint, ema=True)
+    for key in trainable:
+        np.testing.assert_array_equal(ema_state[key], state_dict[key] + 1.0)
+    np.testing.assert_array_equal(ema_state["all_modules.0.W"], state_dict["all_modules.0.W"])  # fixed, not in EMA
+    np.testing.assert_array_equal(state_dict_from_checkpoint(checkpoint, ema=False)["all_modules.3.weight"],
+                                  state_dict["all_modules.3.weight"])
+    checkpoint["ema"]["shadow_params"] = checkpoint["ema"]["shadow_params"][:-1]
+    with pytest.raises(ValueError, match="EMA holds"):
+        state_dict_from_checkpoint(checkpoint)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_pytorch_checkpoint("/nonexistent/checkpoint_26.pth", config)
