@@ -216,3 +216,26 @@ def test_ema_weights_replace_the_trainable_parameters_in_order():
         state_dict_from_checkpoint(checkpoint)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_pytorch_checkpoint("/nonexistent/checkpoint_26.pth", config)
+
+
+def test_a_reference_pth_checkpoint_loads_with_its_ema_weights(tmp_path):
+    torch = pytest.importorskip("torch")  # optional: only the .pth reader needs it
+    meta, arrays, config, state_dict = _fixture("ncsnpp_ve_small")
+    trainable = [k for k in state_dict if k not in ("sigmas", "all_modules.0.W")]
+    shift = {k: 0.01 * np.ones_like(state_dict[k]) for k in trainable}
+    checkpoint = {
+        "model": {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state_dict.items()},
+        "ema": {"decay": 0.9999, "num_updates": 10,
+                "shadow_params": [torch.from_numpy(state_dict[k] - shift[k]) for k in trainable]},
+        "optimizer": {}, "step": 10,
+    }
+    path = tmp_path / "checkpoint_1.pth"
+    torch.save(checkpoint, path)
+    raw = load_pytorch_checkpoint(path, config, ema=False)
+    x = jnp.transpose(arrays["input_x"], (0, 2, 3, 1))
+    out = get_model(config).apply({"params": raw}, x, jnp.asarray(arrays["input_time_cond"]))
+    reference = np.transpose(arrays["output"], (0, 2, 3, 1))
+    assert np.abs(out - reference).max() / np.abs(reference).max() < 1e-4
+    ema = load_pytorch_checkpoint(path, config)
+    np.testing.assert_allclose(ema["modules_3"]["kernel"], raw["modules_3"]["kernel"] - 0.01, rtol=1e-6)
+    np.testing.assert_array_equal(ema["modules_0"]["W"], raw["modules_0"]["W"])

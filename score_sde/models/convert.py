@@ -107,7 +107,10 @@ def state_dict_from_checkpoint(checkpoint: Mapping, ema: bool = True) -> dict[st
 
 
 def load_pytorch_checkpoint(path: str | Path, config, ema: bool = True) -> dict:
-    """Reads a score_sde_pytorch `.pth` checkpoint and returns Flax `params` (EMA weights by default)."""
+    """Reads a score_sde_pytorch `.pth` checkpoint and returns Flax `params` (EMA weights by default).
+
+    The file is unpickled (it holds optimizer state too): load only checkpoints you trust.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
