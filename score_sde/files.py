@@ -9,6 +9,13 @@ from pathlib import Path
 import numpy as np
 
 
+def _default_file_mode() -> int:
+    """0o666 less the process umask: the mode open() would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Writes `data` to a temporary file beside `path`, syncs it, then renames it into place."""
     path = Path(path)
@@ -19,6 +26,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_file_mode())  # mkstemp creates 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,3 +1,5 @@
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,6 +132,9 @@ def test_files_are_written_atomically(tmp_path):
     write_json_atomic(tmp_path / "a" / "config.json", {"x": 1})
     assert (tmp_path / "a" / "config.json").read_text().strip().startswith("{")
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["config.json"]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a" / "config.json").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
     log = MetricsLog(tmp_path / "metrics.jsonl")
     log.write({"step": 1, "loss": np.float32(0.5)})
     log.write({"step": 2, "loss": 0.25})

@@ -1,0 +1,71 @@
+"""Training state, optimizer and the jitted train step (several steps per dispatch)."""
+
+from typing import Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+Array = jax.Array
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything training needs, as one pytree. Step k uses the key fold_in(rng, k)."""
+
+    step: Array
+    params: object
+    opt_state: object
+    ema_params: object
+    rng: Array
+
+
+def make_optimizer(optim_config) -> optax.GradientTransformation:
+    """Adam with linear warm-up over `warmup` steps and global-norm clipping at `grad_clip`
+    (the reference's optimizer; `grad_clip <= 0` disables clipping)."""
+    if optim_config.optimizer.lower() != "adam":
+        raise ValueError(f"config.optim.optimizer={optim_config.optimizer!r}: only 'Adam' is supported")
+    lr = float(optim_config.lr)
+    schedule = optax.linear_schedule(0.0, lr, int(optim_config.warmup)) if optim_config.warmup > 0 else lr
+    adam = optax.adamw(schedule, b1=float(optim_config.beta1), eps=float(optim_config.eps),
+                       weight_decay=float(optim_config.weight_decay))
+    if optim_config.grad_clip > 0:
+        return optax.chain(optax.clip_by_global_norm(float(optim_config.grad_clip)), adam)
+    return adam
+
+
+def create_train_state(params, optimizer: optax.GradientTransformation, rng: Array) -> TrainState:
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=optimizer.init(params),
+        ema_params=jax.tree.map(jnp.copy, params),
+        rng=rng,
+    )
+
+
+def make_train_step(
+    loss_fn: Callable[[object, Array, Array], Array],
+    optimizer: optax.GradientTransformation,
+    ema_rate: float,
+) -> Callable[[TrainState, Array], tuple[TrainState, dict]]:
+    """Returns a jitted `run(state, batches) -> (state, metrics)` doing one optimizer step per
+    leading entry of `batches` (n_jitted_steps, B, ...) with `lax.scan`; the state is donated.
+
+    metrics["loss"] has shape (n_jitted_steps,).
+    """
+
+    def step(state: TrainState, batch: Array):
+        rng = jax.random.fold_in(state.rng, state.step)
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, rng, batch)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ema = jax.tree.map(lambda e, p: ema_rate * e + (1.0 - ema_rate) * p, state.ema_params, params)
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
+        return new_state, {"loss": loss}
+
+    def run(state: TrainState, batches: Array):
+        return jax.lax.scan(step, state, batches)
+
+    return jax.jit(run, donate_argnums=0)
