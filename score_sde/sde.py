@@ -84,6 +84,15 @@ class SDE:
         """Index i of the discretisation step containing t: int(t (N - 1) / T), as in the reference."""
         return (t * (self.N - 1) / self.T).astype(jnp.int32)
 
+    def log_snr(self, t: Array) -> Array:
+        """lambda(t) = log(a(t) / s(t)), decreasing in t."""
+        a, s = self.marginal_coefficients(t)
+        return jnp.log(a) - jnp.log(s)
+
+    def inverse_log_snr(self, lam: Array) -> Array:
+        """The time t with log_snr(t) = lam, in closed form."""
+        raise NotImplementedError
+
     @property
     def alphas(self) -> Array:
         """Per-step factors alpha_i (N,) that scale the Langevin corrector's step size."""
@@ -133,6 +142,11 @@ class _LinearBetaSDE(SDE):
     def log_mean_coeff(self, t: Array) -> Array:
         """log a(t) = -t^2 (beta_max - beta_min) / 4 - t beta_min / 2."""
         return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+
+    def time_from_log_mean_coeff(self, log_a: Array) -> Array:
+        """Inverts log_mean_coeff: the positive root of (db/4) t^2 + (b0/2) t + log a = 0."""
+        db, b0 = self.beta_max - self.beta_min, self.beta_min
+        return 2.0 * (-log_a) / (0.5 * b0 + jnp.sqrt(0.25 * b0**2 - db * log_a))
 
     def _schedule(self) -> dict[str, np.ndarray]:
         """The DDPM constants, computed in float64 as the reference does."""
@@ -187,6 +201,10 @@ class VPSDE(_LinearBetaSDE):
         log_a = self.log_mean_coeff(t)
         return batch_broadcast(jnp.exp(log_a), x) * x, jnp.sqrt(-jnp.expm1(2.0 * log_a))
 
+    def inverse_log_snr(self, lam):
+        """a^2 = sigmoid(2 lambda), then t from log a."""
+        return self.time_from_log_mean_coeff(-0.5 * jax.nn.softplus(-2.0 * lam))
+
     def discretize(self, x, t):
         """DDPM ancestral form: f = (sqrt(1 - beta_i) - 1) x, G = sqrt(beta_i)."""
         check_time(t, self.T)
@@ -215,6 +233,12 @@ class SubVPSDE(_LinearBetaSDE):
         check_time(t, self.T)
         log_a = self.log_mean_coeff(t)
         return batch_broadcast(jnp.exp(log_a), x) * x, -jnp.expm1(2.0 * log_a)
+
+    def inverse_log_snr(self, lam):
+        """Solves e^lambda (1 - a^2) = a for a in (0, 1), then t from log a."""
+        e = jnp.exp(lam)
+        a = 2.0 * e / (1.0 + jnp.sqrt(1.0 + 4.0 * e**2))
+        return self.time_from_log_mean_coeff(jnp.log(a))
 
 
 @SDES.register("vesde")
@@ -258,6 +282,10 @@ class VESDE(SDE):
     def marginal_prob(self, x, t):
         check_time(t, self.T)
         return x, self.sigma(t)
+
+    def inverse_log_snr(self, lam):
+        """sigma = exp(-lambda), t = log(sigma / sigma_min) / log(sigma_max / sigma_min)."""
+        return (-lam - np.log(self.sigma_min)) / (np.log(self.sigma_max) - np.log(self.sigma_min))
 
     def prior_sampling(self, rng, shape):
         """x_T ~ N(0, sigma_max^2 I); example i depends only on (rng, i)."""

@@ -4,11 +4,12 @@ Each takes a plain score_fn(x, t) and returns (samples, nfe).
 """
 
 from score_sde.odeint import ODE_SOLVERS
+from score_sde.sampling.fast import sample_ddim, sample_dpm_solver, sample_heun
 from score_sde.sampling.ode import decode, encode, sample_ode
 from score_sde.sampling.pc import CORRECTORS, PREDICTORS, sample_pc
 from score_sde.sampling.sde_solve import SDE_SOLVERS, sample_sde
 
-__all__ = ["get_sampler", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "PREDICTORS", "CORRECTORS", "SDE_SOLVERS"]
+__all__ = ["get_sampler", "sample_ddim", "sample_heun", "sample_dpm_solver", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "PREDICTORS", "CORRECTORS", "SDE_SOLVERS"]
 
 
 def get_sampler(config, sde):

@@ -1,0 +1,111 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from score_sde.oracle import example_mixture
+from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun, sample_ode
+from score_sde.sampling.schedules import get_timesteps
+from score_sde.sde import VPSDE
+from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture
+
+EPS = 1e-2
+
+
+@pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
+@pytest.mark.parametrize(
+    "sampler, order",
+    [
+        (lambda r, s, f, n: sample_ddim(r, s, f, (64, 2), num_steps=n, eps=EPS), 1.0),
+        (lambda r, s, f, n: sample_heun(r, s, f, (64, 2), num_steps=n, eps=EPS, denoise=False), 2.0),
+        (lambda r, s, f, n: sample_dpm_solver(r, s, f, (64, 2), num_steps=n, eps=EPS), 2.0),
+    ],
+    ids=["ddim", "heun", "dpm_solver_2m"],
+)
+def test_fast_samplers_converge_to_the_ode_solution_at_their_order(sde, sampler, order):
+    score, rng = example_mixture(sde).score, jax.random.PRNGKey(0)
+    exact, _ = sample_ode(rng, sde, score, (64, 2), solver="dopri8", rtol=1e-7, atol=1e-7, eps=EPS)
+    steps = np.array([20, 40, 80])
+    errors = [float(jnp.max(jnp.abs(sampler(rng, sde, score, int(n))[0] - exact))) for n in steps]
+    slope = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    # 20-80 steps are close to, not in, the asymptotic regime: measured slopes lie within 0.2 of
+    # the order (DPM-Solver++(2M): 1.8-1.9); a first-order method could not reach 1.7.
+    assert abs(slope - order) < 0.3, (errors, slope)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda r, s, f: sample_ddim(r, s, f, (10000, 2), num_steps=200, eta=1.0),
+        lambda r, s, f: sample_heun(r, s, f, (10000, 2), num_steps=60, S_churn=30.0),
+    ],
+    ids=["ddim_eta1", "heun_churn"],
+)
+def test_stochastic_variants_sample_the_mixture(sampler):
+    sde = VPSDE()
+    oracle = example_mixture(sde)
+    x, _ = sampler(jax.random.PRNGKey(1), sde, oracle.score)
+    assert_matches_mixture(x, oracle)
+
+
+def _counting(score_fn):
+    count = [0]
+
+    def counted(x, t):
+        jax.debug.callback(lambda: count.__setitem__(0, count[0] + 1))
+        return score_fn(x, t)
+
+    return counted, count
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda s, f: sample_ddim(jax.random.PRNGKey(0), s, f, (4, 2), num_steps=7, denoise=True),
+        lambda s, f: sample_heun(jax.random.PRNGKey(0), s, f, (4, 2), num_steps=7),
+        lambda s, f: sample_dpm_solver(jax.random.PRNGKey(0), s, f, (4, 2), num_steps=7, order=1),
+    ],
+    ids=["ddim", "heun", "dpm_solver"],
+)
+def test_nfe_counts_and_reproducibility(run):
+    sde = ALL_SDES[1]
+    score_fn, count = _counting(example_mixture(sde).score)
+    x, nfe = run(sde, score_fn)
+    jax.block_until_ready(x)
+    assert nfe == count[0]
+    np.testing.assert_array_equal(x, run(sde, score_fn)[0])
+
+
+@pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
+def test_schedules(sde):
+    n, eps = 8, 1e-3
+    for schedule in ("time_uniform", "log_snr_uniform", "karras"):
+        times = np.asarray(get_timesteps(sde, n, eps, schedule))
+        assert times.shape == (n + 1,) and times[0] == sde.T and times[-1] == pytest.approx(eps)
+        assert np.all(np.diff(times) < 0)
+    lams = np.asarray(sde.log_snr(get_timesteps(sde, n, eps, "log_snr_uniform")), np.float64)
+    np.testing.assert_allclose(np.diff(lams), (lams[-1] - lams[0]) / n, rtol=2e-3)
+    sigmas = np.exp(-np.asarray(sde.log_snr(get_timesteps(sde, n, eps, "karras")), np.float64))
+    hi, lo = sigmas[0], sigmas[-1]
+    expected = (hi ** (1 / 7) + np.arange(n + 1) / n * (lo ** (1 / 7) - hi ** (1 / 7))) ** 7  # EDM eq. 5
+    np.testing.assert_allclose(sigmas, expected, rtol=2e-3)
+
+
+def test_log_snr_inverse_round_trips():
+    t = jnp.linspace(1e-3, 1.0, 11)
+    for sde in ALL_SDES:
+        np.testing.assert_allclose(sde.inverse_log_snr(sde.log_snr(t)), t, atol=1e-6)
+
+
+def test_bad_arguments():
+    sde = ALL_SDES[0]
+    score = example_mixture(sde).score
+    rng = jax.random.PRNGKey(0)
+    with pytest.raises(ValueError, match="unknown schedule='cosine'"):
+        sample_ddim(rng, sde, score, (2, 2), schedule="cosine")
+    with pytest.raises(ValueError, match=r"eta must lie in \[0, 1\]"):
+        sample_ddim(rng, sde, score, (2, 2), eta=1.5)
+    with pytest.raises(ValueError, match="order must be 1 or 2"):
+        sample_dpm_solver(rng, sde, score, (2, 2), order=3)
+    with pytest.raises(ValueError, match="num_steps must be a positive integer"):
+        sample_heun(rng, sde, score, (2, 2), num_steps=0)
