@@ -90,6 +90,16 @@ class GaussianMixture:
         logits, _ = self._component_terms(x, t)
         return jax.nn.softmax(logits, axis=-1)
 
+    def log_responsibilities(self, x: Array, t: Array) -> Array:
+        """log p_t(k | x), shape (B, K): the exact noise-conditional classifier when class = component."""
+        logits, _ = self._component_terms(x, t)
+        return jax.nn.log_softmax(logits, axis=-1)
+
+    def component(self, k: int) -> "GaussianMixture":
+        """The oracle of component k alone: the exact class-conditional p_t(x | k)."""
+        return GaussianMixture(self.sde, jnp.ones((1,)), self.means[k : k + 1], self.covariances[k : k + 1],
+                               self.event_shape)
+
     def score(self, x: Array, t: Array) -> Array:
         """grad_x log p_t(x) = -sum_k p(k | x) C_k^-1 (x - m_k), shaped like x."""
         logits, precision_residual = self._component_terms(x, t)

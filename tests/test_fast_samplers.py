@@ -7,7 +7,7 @@ from score_sde.oracle import example_mixture
 from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun, sample_ode
 from score_sde.sampling.schedules import get_timesteps
 from score_sde.sde import VPSDE
-from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture
+from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture, counting
 
 EPS = 1e-2
 
@@ -48,16 +48,6 @@ def test_stochastic_variants_sample_the_mixture(sampler):
     assert_matches_mixture(x, oracle)
 
 
-def _counting(score_fn):
-    count = [0]
-
-    def counted(x, t):
-        jax.debug.callback(lambda: count.__setitem__(0, count[0] + 1))
-        return score_fn(x, t)
-
-    return counted, count
-
-
 @pytest.mark.parametrize(
     "run",
     [
@@ -69,7 +59,7 @@ def _counting(score_fn):
 )
 def test_nfe_counts_and_reproducibility(run):
     sde = ALL_SDES[1]
-    score_fn, count = _counting(example_mixture(sde).score)
+    score_fn, count = counting(example_mixture(sde).score)
     x, nfe = run(sde, score_fn)
     jax.block_until_ready(x)
     assert nfe == count[0]

@@ -8,7 +8,7 @@ import pytest
 from score_sde.oracle import example_mixture
 from score_sde.sampling import CORRECTORS, PREDICTORS, decode, encode, sample_ode, sample_pc, sample_sde
 from score_sde.sde import VPSDE
-from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture
+from tests.helpers import ALL_SDES, SDE_IDS, assert_matches_mixture, counting
 
 N_SAMPLES = 10000
 
@@ -51,17 +51,6 @@ def test_every_predictor_and_corrector_runs_with_every_sde(sde, predictor, corre
     assert nfe == 25 * evals
 
 
-def _counting(score_fn):
-    """Wraps score_fn so that each evaluation on device increments a host-side counter."""
-    count = [0]
-
-    def counted(x, t):
-        jax.debug.callback(lambda: count.__setitem__(0, count[0] + 1))
-        return score_fn(x, t)
-
-    return counted, count
-
-
 @pytest.mark.parametrize(
     "run",
     [
@@ -83,7 +72,7 @@ def _counting(score_fn):
 )
 def test_nfe_counts_every_score_evaluation(run):
     sde = ALL_SDES[0]
-    score_fn, count = _counting(example_mixture(sde).score)
+    score_fn, count = counting(example_mixture(sde).score)
     x, nfe = run(sde, score_fn)
     jax.block_until_ready(x)
     assert int(nfe) == count[0]
