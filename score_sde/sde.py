@@ -294,13 +294,17 @@ class VESDE(SDE):
     def prior_logp(self, z):
         return _gaussian_logp(z, self.sigma_max**2)
 
+    def discrete_sigma_pair(self, t: Array) -> tuple[Array, Array]:
+        """sigma_i and sigma_{i-1} (sigma_{-1} = 0) of the step containing t, both (B,)."""
+        i = self.step_index(t)
+        sigma = self.discrete_sigmas[i]
+        return sigma, jnp.where(i == 0, 0.0, self.discrete_sigmas[jnp.maximum(i - 1, 0)])
+
     def discretize(self, x, t):
         """SMLD form: f = 0, G = sqrt(sigma_i^2 - sigma_{i-1}^2) with sigma_{-1} = 0."""
         check_time(t, self.T)
-        i = self.step_index(t)
-        sigma = self.discrete_sigmas[i]
-        adjacent = jnp.where(i == 0, 0.0, self.discrete_sigmas[jnp.maximum(i - 1, 0)])
-        return jnp.zeros_like(x), jnp.sqrt(sigma**2 - adjacent**2)
+        sigma, previous = self.discrete_sigma_pair(t)
+        return jnp.zeros_like(x), jnp.sqrt(sigma**2 - previous**2)
 
 
 @dataclasses.dataclass(frozen=True)

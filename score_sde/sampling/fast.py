@@ -16,7 +16,7 @@ import numpy as np
 
 from score_sde.checks import check_positive_int, error_if_nonfinite
 from score_sde.noise import per_example_normal
-from score_sde.sampling.common import check_sampler_inputs, tweedie_denoise
+from score_sde.sampling.common import check_sampler_inputs, posterior_step, tweedie_denoise
 from score_sde.sampling.schedules import get_timesteps
 from score_sde.sde import SDE
 
@@ -27,11 +27,6 @@ ScoreFn = Callable[[Array, Array], Array]
 def _coefficients(sde: SDE, t: Array) -> tuple[Array, Array]:
     a, s = sde.marginal_coefficients(jnp.reshape(t, (1,)))
     return a[0], s[0]
-
-
-def _x0(sde, score_fn, x, t):
-    a, s = _coefficients(sde, t)
-    return (x + s**2 * score_fn(x, jnp.full((x.shape[0],), t, x.dtype))) / a
 
 
 def _finish(sde, score_fn, x, eps, denoise, name):
@@ -49,12 +44,9 @@ def _ddim(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, eta):
         i, t, s_time = inputs
         a_t, s_t = _coefficients(sde, t)
         a_s, s_s = _coefficients(sde, s_time)
-        x0 = _x0(sde, score_fn, x, t)
-        noise_hat = (x - a_t * x0) / s_t
-        # c^2 = eta^2 (s_s^2 / s_t^2) Var(x_t | x_s): eta = 1 is the ancestral (DDPM) posterior
-        c = eta * s_s / s_t * jnp.sqrt(jnp.maximum(s_t**2 - (a_t / a_s) ** 2 * s_s**2, 0.0))
+        x0 = tweedie_denoise(sde, score_fn, x, t)
         z = per_example_normal(jax.random.fold_in(noise_rng, i), x.shape)
-        return a_s * x0 + jnp.sqrt(jnp.maximum(s_s**2 - c**2, 0.0)) * noise_hat + c * z, None
+        return posterior_step(x, x0, a_t, s_t, a_s, s_s, eta, z)[0], None
 
     x = sde.prior_sampling(rng, shape)
     x, _ = jax.lax.scan(step, x, (jnp.arange(num_steps), times[:-1], times[1:]))
@@ -95,7 +87,7 @@ def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_c
         """D(y; sigma) for y = x / a in the scaled space, via the score at the time of sigma."""
         t = sde.inverse_log_snr(-jnp.log(sigma))
         a, _ = _coefficients(sde, t)
-        return _x0(sde, score_fn, a * y, t)
+        return tweedie_denoise(sde, score_fn, a * y, t)
 
     def step(y, inputs):
         i, t, t_next = inputs
@@ -148,7 +140,7 @@ def _dpm_solver(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, or
         i, t, t_next, lam, lam_next = inputs
         _, s_t = _coefficients(sde, t)
         a_next, s_next = _coefficients(sde, t_next)
-        x0 = _x0(sde, score_fn, x, t)
+        x0 = tweedie_denoise(sde, score_fn, x, t)
         h = lam_next - lam
         if order == 2:  # multistep correction from the previous data prediction (first step: order 1)
             r = h_previous / h

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from score_sde.checks import check_positive_int, error_if_nonfinite
 from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
-from score_sde.sampling.common import check_sampler_inputs
+from score_sde.sampling.common import check_sampler_inputs, posterior_step
 from score_sde.sde import SDE, VESDE, VPSDE, batch_broadcast
 
 Array = jax.Array
@@ -62,20 +62,15 @@ def _ancestral(rng, sde, score_fn, x, t):
         x_mean = (x + beta * score) / jnp.sqrt(1.0 - beta)
         return x_mean + jnp.sqrt(beta) * z, x_mean
     if isinstance(sde, VESDE):
-        i = sde.step_index(t)
-        sigma = sde.discrete_sigmas[i]
-        adjacent = jnp.where(i == 0, 0.0, sde.discrete_sigmas[jnp.maximum(i - 1, 0)])
-        x_mean = x + score * batch_broadcast(sigma**2 - adjacent**2, x)
-        std = jnp.sqrt(adjacent**2 * (sigma**2 - adjacent**2) / sigma**2)
+        sigma, previous = sde.discrete_sigma_pair(t)
+        x_mean = x + score * batch_broadcast(sigma**2 - previous**2, x)
+        std = jnp.sqrt(previous**2 * (sigma**2 - previous**2) / sigma**2)
         return x_mean + batch_broadcast(std, x) * z, x_mean
     s = jnp.maximum(t - sde.T / sde.N, 0.0)
-    a_t, std_t = sde.marginal_coefficients(t)
-    a_s, std_s = sde.marginal_coefficients(s)
-    ratio = a_t / a_s
-    var_ts = std_t**2 - ratio**2 * std_s**2  # Var(x_t | x_s)
-    x0 = (x + batch_broadcast(std_t**2, x) * score) / batch_broadcast(a_t, x)
-    x_mean = batch_broadcast(ratio * std_s**2 / std_t**2, x) * x + batch_broadcast(a_s * var_ts / std_t**2, x) * x0
-    return x_mean + batch_broadcast(jnp.sqrt(var_ts * std_s**2) / std_t, x) * z, x_mean
+    a_t, std_t = (batch_broadcast(v, x) for v in sde.marginal_coefficients(t))
+    a_s, std_s = (batch_broadcast(v, x) for v in sde.marginal_coefficients(s))
+    x0 = (x + std_t**2 * score) / a_t
+    return posterior_step(x, x0, a_t, std_t, a_s, std_s, 1.0, z)
 
 
 def _no_predictor(rng, sde, score_fn, x, t):
