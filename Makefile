@@ -1,11 +1,11 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
-#   make run   trains the toy 2-D model end to end into runs/toy2d
+#   make run   trains the quickstart model (digits, offline) into runs/quickstart
 #   make test  runs the test suite
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
-CONFIG ?= configs/toy2d.py
-WORKDIR ?= runs/toy2d
+CONFIG ?= configs/quickstart.py
+WORKDIR ?= runs/quickstart
 
 .PHONY: run test test-slow bench clean
 

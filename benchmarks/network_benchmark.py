@@ -7,6 +7,7 @@ on whatever device JAX sees. `--deep` uses 8 residual blocks per resolution.
 """
 
 import argparse
+import importlib
 import json
 import statistics
 import time
@@ -19,19 +20,11 @@ from score_sde.models import get_model
 
 
 def cifar10_config(model: str, deep: bool, dtype: str) -> ml_collections.ConfigDict:
-    """The reference's continuous CIFAR-10 model settings for NCSN++ (VE) or DDPM++ (VP)."""
-    ncsnpp = model == "ncsnpp"
-    return ml_collections.ConfigDict({
-        "model": dict(
-            name="ncsnpp", nf=128, ch_mult=(1, 2, 2, 2), num_res_blocks=8 if deep else 4, attn_resolutions=(16,),
-            dropout=0.1, resamp_with_conv=True, conditional=True, fir=ncsnpp, fir_kernel=(1, 3, 3, 1),
-            skip_rescale=True, resblock_type="biggan", progressive="none",
-            progressive_input="residual" if ncsnpp else "none", progressive_combine="sum",
-            embedding_type="fourier" if ncsnpp else "positional", fourier_scale=16.0, init_scale=0.0,
-            scale_by_sigma=ncsnpp, sigma_min=0.01, sigma_max=50.0, num_scales=1000, dtype=dtype),
-        "data": dict(image_size=32, num_channels=3, centered=not ncsnpp),
-        "training": dict(continuous=True),
-    })
+    """The CIFAR-10 config of NCSN++ (VE) or DDPM++ (VP) from configs/, with the compute dtype set."""
+    name = {"ncsnpp": "ve.cifar10_ncsnpp", "ddpmpp": "vp.cifar10_ddpmpp"}[model] + ("_deep" if deep else "")
+    config = importlib.import_module(f"configs.{name}_continuous").get_config()
+    config.model.dtype = dtype
+    return config
 
 
 def _median(fn, repeats):

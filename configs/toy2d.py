@@ -23,6 +23,12 @@ def get_config() -> ml_collections.ConfigDict:
     training.batch_size = 512
     training.n_jitted_steps = 50
     training.log_freq = 250
+    training.eval_freq = 1000
+    training.snapshot_freq = 5000
+    training.snapshot_freq_for_preemption = 1000
+    training.snapshot_sampling = True
+    training.snapshot_num_samples = 2000
+    training.final_eval = True  # at the end: samples, MMD^2 and NLL of the EMA model
 
     config.data = data = ml_collections.ConfigDict()
     data.dataset = "eight_gaussians"
@@ -69,4 +75,16 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.eval = evaluation = ml_collections.ConfigDict()
     evaluation.num_samples = 2000
+    evaluation.batch_size = 2000
+    evaluation.enable_loss = True
+    evaluation.enable_bpd = True  # for 2-D data: NLL in nats with the exact trace
+    evaluation.enable_sampling = True
+    evaluation.begin_ckpt = 1
+    evaluation.end_ckpt = -1
+    evaluation.ckpt = -1
+    evaluation.num_bpd_examples = 0  # 0: the whole split
+    evaluation.num_loss_examples = 0  # 0: the whole split
+    evaluation.likelihood_trace = "hutchinson"
+    evaluation.likelihood_rtol = 1e-5
+    evaluation.likelihood_atol = 1e-5
     return config

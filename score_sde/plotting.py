@@ -1,4 +1,4 @@
-"""PNG figures: sample scatter plots beside the data."""
+"""PNG figures: 2-D sample scatter plots beside the data, and image grids."""
 
 import io
 
@@ -29,4 +29,29 @@ def scatter_png(path, data, samples, title: str = "") -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """uint8 images (N, H, W, C) tiled row by row into one (rows*(H+p)+p, cols*(W+p)+p, C) image."""
+    images = np.asarray(images)
+    n, height, width, channels = images.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+                   255, np.uint8)
+    for i, image in enumerate(images):
+        top, left = padding + (i // columns) * (height + padding), padding + (i % columns) * (width + padding)
+        grid[top: top + height, left: left + width] = image
+    return grid
+
+
+def image_grid_png(path, images: np.ndarray, columns: int | None = None, scale: int = 1) -> None:
+    """Writes uint8 images (N, H, W, C) as one PNG grid, each pixel repeated `scale` times."""
+    from PIL import Image
+
+    grid = image_grid(images, columns)
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buffer, format="PNG")
     write_bytes_atomic(path, buffer.getvalue())

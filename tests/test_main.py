@@ -21,6 +21,8 @@ def test_cli_trains_samples_and_writes_the_workdir(tmp_path):
     command = [
         sys.executable, "-m", "experiments.main", "--config", "configs/toy2d.py", "--workdir", str(workdir),
         "--config.training.n_iters=800", "--config.training.log_freq=200", "--config.training.n_jitted_steps=100",
+        "--config.training.snapshot_freq=800", "--config.training.snapshot_freq_for_preemption=400",
+        "--config.training.eval_freq=400", "--config.training.snapshot_num_samples=500",
         "--config.model.ema_rate=0.95",  # 0.999 would still average in the initialisation after 800 steps
         "--config.model.hidden_dims=(64,64)", "--config.eval.num_samples=500", "--config.sampling.num_steps=200",
     ]
@@ -34,15 +36,18 @@ def test_cli_trains_samples_and_writes_the_workdir(tmp_path):
     assert [r["step"] for r in records if "loss" in r] == [200, 400, 600, 800]
     assert losses[-1] < losses[0]
     final = records[-1]
-    assert final["eval"] and final["sample_nfe"] > 0 and np.isfinite(final["test_nll_nats"])
+    assert final["eval"] and final["sample_nfe"] > 0 and np.isfinite(final["nll_nats"])
+    assert sorted(p.name for p in workdir.iterdir()) == [
+        "checkpoints", "checkpoints-meta", "config.json", "metrics.jsonl", "samples", "tensorboard"]
+    assert sorted(p.name for p in (workdir / "samples").iterdir()) == ["final", "step_800"]
 
-    arrays = np.load(workdir / "samples" / "samples.npz")
+    arrays = np.load(workdir / "samples" / "final" / "samples.npz")
     samples, data = arrays["samples"], arrays["data"]
     assert samples.shape == data.shape == (500, 2)
     # the model learned the ring: much closer to the data than the prior is
     prior = np.random.default_rng(0).normal(size=(500, 2))
     assert float(mmd_squared(samples, data)) < 0.2 * float(mmd_squared(prior, data))
-    assert Image.open(workdir / "samples" / "samples.png").size[0] > 100
+    assert Image.open(workdir / "samples" / "final" / "samples.png").size[0] > 100
 
 
 def test_cli_refuses_an_unknown_sde(tmp_path):
@@ -70,4 +75,4 @@ def test_the_default_toy_run_learns_the_ring(tmp_path):
     ring = GaussianMixture(VPSDE(), np.ones(8), means, np.tile(0.01 * np.eye(2), (8, 1, 1)))
     x, _ = ring.sample(jax.random.PRNGKey(0), 100000)
     entropy = -float(ring.log_prob(x, jnp.zeros(100000)).mean())  # standard error ~0.003 nats
-    assert entropy - 0.02 < final["test_nll_nats"] < entropy + 0.2, (final["test_nll_nats"], entropy)
+    assert entropy - 0.02 < final["nll_nats"] < entropy + 0.2, (final["nll_nats"], entropy)

@@ -1,3 +1,4 @@
+import importlib
 import itertools
 import json
 from pathlib import Path
@@ -62,22 +63,15 @@ def test_reference_outputs_are_reproduced(name):
     assert sum(p.size for p in jax.tree.leaves(params)) == meta["num_parameters_including_fixed_fourier_W"]
 
 
-def _cifar10(ncsnpp: bool, deep: bool):
-    return _config(
-        dict(nf=128, ch_mult=(1, 2, 2, 2), num_res_blocks=8 if deep else 4, attn_resolutions=(16,), dropout=0.1,
-             fir=ncsnpp, progressive_input="residual" if ncsnpp else "none",
-             embedding_type="fourier" if ncsnpp else "positional", scale_by_sigma=ncsnpp),
-        image_size=32, centered=not ncsnpp,
-    )
-
-
 @pytest.mark.parametrize(
-    "ncsnpp, deep, expected",
-    [(True, False, 62_758_915), (True, True, 107_587_075), (False, False, 61_804_419), (False, True, 106_632_579)],
-    ids=["ncsnpp", "ncsnpp_deep", "ddpmpp", "ddpmpp_deep"],
+    "name, expected",
+    [("ve.cifar10_ncsnpp_continuous", 62_758_915), ("ve.cifar10_ncsnpp_deep_continuous", 107_587_075),
+     ("vp.cifar10_ddpmpp_continuous", 61_804_419), ("vp.cifar10_ddpmpp_deep_continuous", 106_632_579),
+     ("subvp.cifar10_ddpmpp_continuous", 61_804_419)],
 )
-def test_full_size_parameter_counts_match_the_reference(ncsnpp, deep, expected):
-    model = get_model(_cifar10(ncsnpp, deep))
+def test_full_size_parameter_counts_match_the_reference(name, expected):
+    config = importlib.import_module(f"configs.{name}").get_config()
+    model = get_model(config)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.ones((1,)))
     assert sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"])) == expected
 

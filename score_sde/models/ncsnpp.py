@@ -164,6 +164,9 @@ class NCSNpp(nn.Module):
         return h.astype(jnp.float32)
 
 
+REFERENCE_FIXED = {"normalization": "GroupNorm", "nonlinearity": "swish", "attention_type": "ddpm", "conv_size": "3"}
+
+
 def ncsnpp_from_config(config) -> NCSNpp:
     """Builds NCSNpp from a reference-style config, checking every setting first."""
     model, data = config.model, config.data
@@ -174,6 +177,9 @@ def ncsnpp_from_config(config) -> NCSNpp:
             raise ValueError(f"config.model.{field}={model[field]!r}: choose from {allowed}")
         return value
 
+    for field, supported in REFERENCE_FIXED.items():  # reference fields with a single implemented value
+        if field in model and str(model[field]).lower() != supported.lower():
+            raise ValueError(f"config.model.{field}={model[field]!r}: only {supported!r} is implemented")
     embedding_type = choice("embedding_type", EMBEDDINGS)
     if embedding_type == "fourier" and not config.training.continuous:
         raise ValueError("config.model.embedding_type='fourier' needs config.training.continuous=True")

@@ -7,9 +7,13 @@ from score_sde.odeint import ODE_SOLVERS
 from score_sde.sampling.fast import sample_ddim, sample_dpm_solver, sample_heun
 from score_sde.sampling.ode import decode, encode, sample_ode
 from score_sde.sampling.pc import CORRECTORS, PREDICTORS, sample_pc
+from score_sde.sampling.schedules import SCHEDULES
 from score_sde.sampling.sde_solve import SDE_SOLVERS, sample_sde
 
 __all__ = ["get_sampler", "sample_ddim", "sample_heun", "sample_dpm_solver", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "PREDICTORS", "CORRECTORS", "SDE_SOLVERS"]
+
+
+SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver")
 
 
 def get_sampler(config, sde):
@@ -18,7 +22,9 @@ def get_sampler(config, sde):
     config.sampling.method:
       "pc": predictor, corrector, snr, n_steps_each, num_steps (0: the SDE's N);
       "ode": ode_solver, rtol, atol, ode_num_steps (0: adaptive);
-      "sde": sde_solver, num_steps (0: the SDE's N).
+      "sde": sde_solver, num_steps (0: the SDE's N);
+      "ddim": num_steps, eta, schedule; "heun" (EDM): num_steps, schedule, S_churn;
+      "dpm_solver" (DPM-Solver++): num_steps, order, schedule.
     All read eps (smallest time) and noise_removal (the final denoising step).
     Names are checked here, before anything is traced.
     """
@@ -26,8 +32,13 @@ def get_sampler(config, sde):
     num_steps = int(sampling.get("num_steps", 0)) or None
     eps = float(sampling.get("eps", 1e-3))
     denoise = bool(sampling.get("noise_removal", True))
-    method = sampling.method.lower()
+    method = str(sampling.method).lower()
+    if method not in SAMPLING_METHODS:
+        raise ValueError(f"config.sampling.method={sampling.method!r}: choose from {SAMPLING_METHODS}")
     if method == "pc":
+        if sampling.get("probability_flow", False):
+            raise ValueError("config.sampling.probability_flow=True: use config.sampling.method='ode' to sample the "
+                             "probability-flow ODE")
         PREDICTORS.get(sampling.predictor, "config.sampling.predictor")
         CORRECTORS.get(sampling.corrector, "config.sampling.corrector")
         return lambda rng, score_fn, shape: sample_pc(
@@ -45,4 +56,18 @@ def get_sampler(config, sde):
         SDE_SOLVERS.get(solver, "config.sampling.sde_solver")
         return lambda rng, score_fn, shape: sample_sde(
             rng, sde, score_fn, shape, solver=solver, num_steps=num_steps or sde.N, eps=eps, denoise=denoise)
-    raise ValueError(f"config.sampling.method={sampling.method!r}: choose from ('ode', 'pc', 'sde')")
+    schedule = sampling.get("schedule", None)
+    if schedule is not None and schedule not in SCHEDULES:
+        raise ValueError(f"config.sampling.schedule={schedule!r}: choose from {SCHEDULES}")
+    extra = {"schedule": schedule} if schedule else {}
+    if method == "ddim":
+        return lambda rng, score_fn, shape: sample_ddim(
+            rng, sde, score_fn, shape, num_steps=num_steps or 50, eta=float(sampling.get("eta", 0.0)), eps=eps,
+            denoise=denoise, **extra)
+    if method == "heun":
+        return lambda rng, score_fn, shape: sample_heun(
+            rng, sde, score_fn, shape, num_steps=num_steps or 18, S_churn=float(sampling.get("S_churn", 0.0)),
+            eps=eps, denoise=denoise, **extra)
+    return lambda rng, score_fn, shape: sample_dpm_solver(
+        rng, sde, score_fn, shape, num_steps=num_steps or 20, order=int(sampling.get("order", 2)), eps=eps,
+        denoise=denoise, **extra)

@@ -1,0 +1,128 @@
+"""Evaluation of a trained state: held-out loss, likelihood (bits/dim, or nats for 2-D data)
+and sample quality. Used by the eval, sample and likelihood modes and at the end of training."""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from score_sde.datasets import get_image_source, get_toy_sampler
+from score_sde.datasets.pipeline import eval_batches
+from score_sde.likelihood import bits_per_dim, log_likelihood
+from score_sde.mmd import mmd_squared
+from score_sde.parallel import to_global, to_host
+from score_sde.runner.sampling import draw_samples
+from score_sde.runner.setup import Setup
+
+TOY_EVAL_KEY = 0xE7A1
+
+
+def eval_settings(config):
+    """config.eval with the defaults of fields the reference configs leave out."""
+    evaluation = config.eval
+    return {
+        "batch_size": int(evaluation.get("batch_size", 256)),
+        "num_samples": int(evaluation.get("num_samples", 1000)),
+        "enable_loss": bool(evaluation.get("enable_loss", True)),
+        "enable_bpd": bool(evaluation.get("enable_bpd", False)),
+        "enable_sampling": bool(evaluation.get("enable_sampling", False)),
+        "bpd_dataset": str(evaluation.get("bpd_dataset", "test")),
+        "bpd_num_repeats": int(evaluation.get("bpd_num_repeats", 1)),
+        "num_bpd_examples": int(evaluation.get("num_bpd_examples", 0)),
+        "num_loss_examples": int(evaluation.get("num_loss_examples", 0)),
+        "likelihood_trace": str(evaluation.get("likelihood_trace", "hutchinson")),
+        "likelihood_rtol": float(evaluation.get("likelihood_rtol", 1e-5)),
+        "likelihood_atol": float(evaluation.get("likelihood_atol", 1e-5)),
+    }
+
+
+def _image_split(setup: Setup, which: str):
+    if which not in ("train", "test"):
+        raise ValueError(f"config.eval.bpd_dataset={which!r}: choose from ('train', 'test')")
+    return get_image_source(setup.config, "train" if which == "train" else "eval")
+
+
+def _local_batches(setup: Setup, source, batch_size: int, max_examples: int):
+    return eval_batches(source, batch_size, jax.process_index(), jax.process_count(), max_examples)
+
+
+def eval_loss(setup: Setup, params, rng, settings) -> float:
+    """Mean loss of `params` (evaluation mode, no augmentation) on the evaluation split."""
+    loss_fn = setup.loss_fn(train=False)
+    data = setup.data
+    if not data.image:
+        x = get_toy_sampler(setup.config)(jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 1), settings["num_samples"])
+        return float(jax.jit(loss_fn)(params, rng, x))
+
+    @jax.jit
+    def batch_loss(params, rng, raw):
+        input_rng, loss_rng = jax.random.split(rng)
+        return loss_fn(params, loss_rng, data.model_input(input_rng, raw, False))
+
+    sharding = setup.batch_sharding()
+    source = get_image_source(setup.config, "eval")
+    losses = [batch_loss(params, jax.random.fold_in(rng, i), to_global(raw, sharding))
+              for i, raw in enumerate(_local_batches(setup, source, settings["batch_size"], settings["num_loss_examples"]))]
+    if not losses:
+        raise ValueError(f"the evaluation split has fewer than config.eval.batch_size={settings['batch_size']} examples")
+    return float(jnp.mean(jnp.stack(losses)))
+
+
+def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> dict:
+    """Image data: bits/dim over config.eval.bpd_dataset with the probability-flow ODE.
+    2-D data: negative log-likelihood in nats of fresh samples (exact trace)."""
+    sde, data = setup.sde, setup.data
+    if not data.image:
+        x = get_toy_sampler(setup.config)(jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000))
+        nll = jax.jit(lambda p, k, x: -log_likelihood(k, sde, setup.score_fn(p), x, trace="exact")[0])
+        values = np.asarray(nll(params, rng, x))
+        return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
+
+    data_range = (-1.0, 1.0) if data.centered else (0.0, 1.0)
+    bpd_fn = jax.jit(lambda p, k, images: bits_per_dim(
+        k, sde, setup.score_fn(p), images, data_range=data_range, num_repeats=settings["bpd_num_repeats"],
+        trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])[::2])
+    sharding = setup.batch_sharding()
+    source = _image_split(setup, settings["bpd_dataset"])
+    batches = list(_local_batches(setup, source, settings["batch_size"], settings["num_bpd_examples"]))
+    if not batches:
+        raise ValueError(f"the {settings['bpd_dataset']} split has fewer than config.eval.batch_size="
+                         f"{settings['batch_size']} examples")
+    values, nfe = [], 0
+    for i, raw in enumerate(tqdm(batches, desc="bits/dim", unit="batch", disable=not progress)):
+        bpd, nfe = bpd_fn(params, jax.random.fold_in(rng, i), to_global(raw["image"], sharding))
+        values.append(to_host(bpd))
+    values = np.concatenate(values)
+    return {"bpd": float(values.mean()), "bpd_stderr": float(values.std() / np.sqrt(len(values))),
+            "bpd_examples": len(values), "bpd_nfe_last_batch": int(nfe)}
+
+
+def sample_quality(setup: Setup, samples: np.ndarray) -> dict:
+    """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data."""
+    if setup.data.image:
+        return {}
+    sampler = get_toy_sampler(setup.config)
+    key = jax.random.PRNGKey(TOY_EVAL_KEY)
+    data, other = sampler(jax.random.fold_in(key, 3), len(samples)), sampler(jax.random.fold_in(key, 4), len(samples))
+    return {"mmd2_samples_vs_data": float(mmd_squared(jnp.asarray(samples), data)),
+            "mmd2_data_vs_data": float(mmd_squared(other, data))}
+
+
+def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False) -> tuple[dict, np.ndarray | None]:
+    """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn."""
+    loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
+    record, samples = {}, None
+    if settings["enable_loss"]:
+        record["eval_loss"] = eval_loss(setup, params, loss_rng, settings)
+    if settings["enable_bpd"]:
+        start = time.time()
+        record.update(likelihood(setup, params, bpd_rng, settings, progress))
+        record["likelihood_time_s"] = time.time() - start
+    if settings["enable_sampling"]:
+        start = time.time()
+        samples, nfe = draw_samples(setup, params, sample_rng, settings["num_samples"], settings["batch_size"])
+        record.update({"sample_nfe": nfe, "sample_time_s": time.time() - start, "num_samples": len(samples)})
+        record.update(sample_quality(setup, samples))
+    return record, samples

@@ -1,0 +1,103 @@
+"""The sample, likelihood and eval modes: load checkpoints from a workdir and evaluate them.
+
+Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
+k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
+"""
+
+import logging
+from pathlib import Path
+
+import jax
+
+from score_sde.checkpoints import Checkpointer
+from score_sde.files import write_json_atomic
+from score_sde.runner.evaluate import eval_settings, evaluate_state, likelihood
+from score_sde.runner.sampling import write_samples
+from score_sde.runner.setup import Setup, build
+from score_sde.summaries import Summaries
+
+logger = logging.getLogger(__name__)
+
+
+def _checkpoint_step(checkpointer: Checkpointer, config, number: int) -> int:
+    steps = checkpointer.all_steps()
+    if not steps:
+        raise FileNotFoundError(f"no checkpoints in {checkpointer.snapshots.directory.parent}: train first "
+                                "(--mode train)")
+    if number == -1:
+        return steps[-1]
+    step = number * int(config.training.snapshot_freq)
+    if step not in steps:
+        snapshots = [s // int(config.training.snapshot_freq) for s in checkpointer.snapshot_steps()]
+        raise FileNotFoundError(f"config.eval.ckpt={number}: no checkpoint of step {step}; snapshot numbers "
+                                f"available: {snapshots} (or -1 for the newest)")
+    return step
+
+
+def _load(setup: Setup, workdir: Path, number: int):
+    """(EMA parameters, step, label) of checkpoint `number` of `workdir`."""
+    checkpointer = Checkpointer(workdir)
+    step = _checkpoint_step(checkpointer, setup.config, number)
+    state = checkpointer.restore(step, setup.abstract_state())
+    checkpointer.close()
+    return state.ema_params, step, f"step_{step}"
+
+
+def sample(config, workdir, progress: bool = True) -> dict:
+    """Draws config.eval.num_samples samples from checkpoint config.eval.ckpt into
+    <workdir>/samples/<step_k>/ (samples.png, samples.npz) and reports their quality."""
+    setup = build(config)
+    workdir = Path(workdir)
+    params, step, label = _load(setup, workdir, int(config.eval.get("ckpt", -1)))
+    settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
+    record, samples = evaluate_state(setup, params, jax.random.PRNGKey(int(config.seed) + 3), settings, progress)
+    record = {"step": step, "sampler": config.sampling.method, **record}
+    if jax.process_index() == 0:
+        folder = workdir / "samples" / label
+        write_samples(setup, folder, samples, title=f"{label}, {config.sampling.method} sampler, nfe {record['sample_nfe']}")
+        write_json_atomic(folder / "summary.json", record)
+    return record
+
+
+def compute_likelihood(config, workdir, progress: bool = True) -> dict:
+    """Bits/dim of config.eval.bpd_dataset under checkpoint config.eval.ckpt, saved to
+    <workdir>/likelihood/<step_k>.json."""
+    setup = build(config)
+    workdir = Path(workdir)
+    params, step, label = _load(setup, workdir, int(config.eval.get("ckpt", -1)))
+    record = {"step": step, **likelihood(setup, params, jax.random.PRNGKey(int(config.seed) + 4),
+                                         eval_settings(config), progress)}
+    if jax.process_index() == 0:
+        write_json_atomic(workdir / "likelihood" / f"{label}.json", record)
+    return record
+
+
+def evaluate(config, workdir, progress: bool = True) -> list[dict]:
+    """The reference's evaluation loop: for each snapshot k in [eval.begin_ckpt, eval.end_ckpt]
+    (end -1: up to the newest), the enabled figures, appended to <workdir>/eval_metrics.jsonl."""
+    setup = build(config)
+    workdir = Path(workdir)
+    checkpointer = Checkpointer(workdir)
+    freq = int(config.training.snapshot_freq)
+    begin, end = int(config.eval.get("begin_ckpt", 1)), int(config.eval.get("end_ckpt", -1))
+    steps = [s for s in checkpointer.snapshot_steps() if s >= begin * freq and (end < 0 or s <= end * freq)]
+    if not steps:
+        raise FileNotFoundError(
+            f"no snapshots in {workdir} between config.eval.begin_ckpt={begin} and end_ckpt={end} (snapshot numbers "
+            f"available: {[s // freq for s in checkpointer.snapshot_steps()]})")
+    settings = eval_settings(config)
+    summaries = Summaries(workdir, "eval_metrics", enabled=jax.process_index() == 0)
+    records = []
+    for step in steps:
+        state = checkpointer.restore(step, setup.abstract_state())
+        record, samples = evaluate_state(setup, state.ema_params, jax.random.fold_in(jax.random.PRNGKey(int(config.seed) + 5), step),
+                                         settings, progress)
+        record = {"ckpt": step // freq, **record}
+        summaries.scalars(step, record)
+        if samples is not None and jax.process_index() == 0:
+            write_samples(setup, workdir / "eval" / f"step_{step}", samples, title=f"step {step}")
+        logger.info("step %d: %s", step, record)
+        records.append({"step": step, **record})
+    checkpointer.close()
+    summaries.close()
+    return records

@@ -1,0 +1,193 @@
+import json
+import logging
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from score_sde.checkpoints import Checkpointer
+from score_sde.runner import compute_likelihood, evaluate, sample, train
+from score_sde.runner import setup as runner_setup
+from score_sde.runner.setup import build
+from tests.runner_helpers import cli_args, free_port, losses, run_cli, tiny_image_config, tiny_toy_config
+
+TOY_OVERRIDES = {"model.hidden_dims": "(32,32)", "training.batch_size": 64, "training.n_jitted_steps": 5,
+                 "training.log_freq": 5, "training.snapshot_sampling": False, "training.final_eval": False}
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("toy")
+    record = train(tiny_toy_config(), workdir, progress=False)
+    return workdir, record
+
+
+def test_training_writes_logs_and_checkpoints(toy_run):
+    workdir, record = toy_run
+    assert record["step"] == 40
+    assert [s for s, _ in losses(workdir)] == list(range(5, 45, 5))
+    assert json.loads((workdir / "config.json").read_text())["training"]["n_iters"] == 40
+    checkpointer = Checkpointer(workdir)
+    assert checkpointer.snapshot_steps() == [20, 40] and checkpointer.all_steps() == [10, 20, 30, 40]
+    eval_records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines() if "eval_loss" in l]
+    assert [r["step"] for r in eval_records] == [20, 40] and all(np.isfinite(r["eval_loss"]) for r in eval_records)
+
+
+def test_sample_likelihood_and_eval_modes_load_the_checkpoints(toy_run):
+    workdir, _ = toy_run
+    config = tiny_toy_config()
+    record = sample(config, workdir, progress=False)
+    assert record["step"] == 40 and record["num_samples"] == 200
+    arrays = np.load(workdir / "samples" / "step_40" / "samples.npz")
+    assert arrays["samples"].shape == (200, 2) and np.all(np.isfinite(arrays["samples"]))
+    assert Image.open(workdir / "samples" / "step_40" / "samples.png").size[0] > 100
+    config.eval.ckpt = 1
+    assert sample(config, workdir, progress=False)["step"] == 20
+    config.eval.ckpt = 5
+    with pytest.raises(FileNotFoundError, match="config.eval.ckpt=5: no checkpoint of step 100; snapshot numbers available: \\[1, 2\\]"):
+        sample(config, workdir, progress=False)
+    config.eval.ckpt = -1
+    nll = compute_likelihood(config, workdir, progress=False)
+    assert json.loads((workdir / "likelihood" / "step_40.json").read_text()) == nll
+    assert np.isfinite(nll["nll_nats"]) and nll["nll_stderr"] > 0
+    records = evaluate(config, workdir, progress=False)
+    assert [r["ckpt"] for r in records] == [1, 2]
+    assert all(np.isfinite(r["eval_loss"]) and r["mmd2_samples_vs_data"] < 5 for r in records)
+    assert len((workdir / "eval_metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_corrupt_checkpoint_is_reported_and_an_older_one_used(toy_run, tmp_path, caplog):
+    workdir, _ = toy_run
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy)
+    target = build(tiny_toy_config()).abstract_state()
+    for path in (copy / "checkpoints" / "40" / "state").rglob("*"):
+        if path.is_file() and path.stat().st_size > 64:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
+    meta = copy / "checkpoints-meta" / "30" / "meta" / "metadata"
+    record = json.loads(meta.read_text())
+    record["fingerprint"][0][0] += 1.0  # same size, different content
+    meta.write_text(json.dumps(record))
+    with caplog.at_level(logging.WARNING, logger="score_sde.checkpoints"):
+        state, step = Checkpointer(copy).restore_latest(target)
+    assert step == 20 and int(state.step) == 20
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("step 40 is unusable" in w for w in warnings)
+    assert any("step 30 is unusable" in w and "do not match the fingerprint" in w for w in warnings)
+    # training resumes from step 20 and rewrites the log from there
+    train(tiny_toy_config(), copy, progress=False)
+    np.testing.assert_array_equal(losses(copy), losses(workdir))
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path, monkeypatch):
+    original = runner_setup.get_data
+
+    def poisoned(config, *args):
+        data = original(config, *args)
+        model_input = lambda rng, step, train: jnp.where(step >= 13, jnp.nan, data.model_input(rng, step, train))
+        return data.__class__(**{**data.__dict__, "model_input": model_input})
+
+    monkeypatch.setattr(runner_setup, "get_data", poisoned)
+    with pytest.raises(FloatingPointError, match="non-finite at step 14 .*last good checkpoint"):
+        train(tiny_toy_config(), tmp_path, progress=False)
+    checkpointer = Checkpointer(tmp_path)
+    assert checkpointer.all_steps() == [10]
+    state, step = checkpointer.restore_latest(build(tiny_toy_config()).abstract_state())
+    assert step == 10 and all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
+    assert max(s for s, _ in losses(tmp_path)) == 10
+
+
+def test_sigkill_at_any_moment_then_resume_reproduces_the_uninterrupted_losses(tmp_path):
+    overrides = cli_args({**TOY_OVERRIDES, "training.n_iters": 300, "training.n_jitted_steps": 1,
+                          "training.log_freq": 10, "training.snapshot_freq": 150, "training.snapshot_freq_for_preemption": 10})
+    whole = run_cli("configs/toy2d.py", tmp_path / "whole", *overrides)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    interrupted = tmp_path / "interrupted"
+    process = run_cli("configs/toy2d.py", interrupted, *overrides, wait=False)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        meta = interrupted / "checkpoints-meta"
+        if meta.exists() and any(p.name.isdigit() and int(p.name) >= 100 for p in meta.iterdir()):
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = max(s for s, _ in losses(interrupted))
+    assert killed_at < 300
+    resumed = run_cli("configs/toy2d.py", interrupted, *overrides)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    np.testing.assert_array_equal(losses(interrupted), losses(tmp_path / "whole"))
+
+
+def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
+    overrides = cli_args({**TOY_OVERRIDES, "training.n_iters": 20, "training.snapshot_freq": 20,
+                          "training.snapshot_freq_for_preemption": 10})
+    one = run_cli("configs/toy2d.py", tmp_path / "one", *overrides)
+    assert one.returncode == 0, one.stderr[-2000:]
+    four = run_cli("configs/toy2d.py", tmp_path / "four", *overrides,
+                   env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert four.returncode == 0, four.stderr[-2000:]
+    assert "JAX sees 4 device(s)" in four.stderr
+    expected = np.array(losses(tmp_path / "one"))
+    np.testing.assert_allclose(np.array(losses(tmp_path / "four")), expected, rtol=2e-5)
+
+    port, workdir = free_port(), tmp_path / "two"
+    processes = [run_cli("configs/toy2d.py", workdir, *overrides, f"--coordinator_address=127.0.0.1:{port}",
+                         "--num_processes=2", f"--process_id={i}", wait=False) for i in range(2)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outputs]
+    assert "JAX sees 2 device(s) over 2 process(es)" in outputs[0][1]
+    np.testing.assert_allclose(np.array(losses(workdir)), expected, rtol=2e-5)
+    assert Checkpointer(workdir).all_steps() == [10, 20]
+
+
+@pytest.fixture
+def fast_compiles():
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
+def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compiles):
+    config = tiny_image_config()
+    record = train(config, tmp_path, progress=False)
+    assert record["step"] == 4 and record["eval"]
+    assert 0.0 < record["bpd"] < 30.0 and record["bpd_examples"] == 4 and np.isfinite(record["eval_loss"])
+    for folder in ("step_4", "final"):
+        grid = Image.open(tmp_path / "samples" / folder / "samples.png")
+        assert grid.mode == "L" and grid.size[0] > 8 * 2
+    images = np.load(tmp_path / "samples" / "final" / "samples.npz")["images"]
+    assert images.shape == (4, 8, 8, 1) and images.dtype == np.uint8
+    assert Checkpointer(tmp_path).all_steps() == [2, 4]
+    assert sample(config, tmp_path, progress=False)["num_samples"] == 4
+
+
+def test_bad_settings_fail_at_start_up_with_one_line():
+    cases = [
+        ({"training.sde": "fancy"}, "config.training.sde='fancy'"),
+        ({"model.name": "unet9"}, "config.model.name='unet9'"),
+        ({"sampling.method": "magic"}, "config.sampling.method='magic'"),
+        ({"sampling.method": "pc", "sampling.predictor": "oracle"}, "config.sampling.predictor='oracle'"),
+        ({"data.dataset": "imagenet42"}, "config.data.dataset='imagenet42'"),
+        ({"training.snapshot_freq": 7}, "config.training.snapshot_freq=7 must be a multiple"),
+        ({"training.batch_size": 0}, "config.training.batch_size must be a positive integer"),
+        ({"optim.optimizer": "sgd"}, "config.optim.optimizer='sgd'"),
+        ({"training.continuous": False, "training.sde": "subvpsde"}, "training.continuous=False needs"),
+    ]
+    for overrides, message in cases:
+        config = tiny_toy_config()
+        for key, value in overrides.items():
+            section, field = key.split(".")
+            config[section][field] = value
+        with pytest.raises(ValueError) as error:
+            build(config)
+        assert message in str(error.value) and "\n" not in str(error.value), overrides
