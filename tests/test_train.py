@@ -113,7 +113,7 @@ def test_mlp_options():
     [
         ("model.name", "unet", r"unknown model config.model.name='unet': choose from \('mlp', 'ncsnpp'\)"),
         ("data.dataset", "mnist", r"config.data.dataset='mnist'.*checkerboard"),
-        ("sampling.method", "ddim", r"config.sampling.method='ddim'"),
+        ("sampling.method", "magic", r"config.sampling.method='magic'"),
         ("sampling.sde_solver", "milstein", r"config.sampling.sde_solver='milstein'"),
         ("model.embedding_type", "learned", r"config.model.embedding_type='learned'"),
     ],

@@ -3,7 +3,6 @@
 import logging
 import signal
 import time
-import warnings
 from pathlib import Path
 
 import jax
@@ -22,8 +21,6 @@ from score_sde.train import make_train_step
 
 logger = logging.getLogger(__name__)
 
-# the uint8 batches cannot alias any output; donating them still frees them early
-warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
 
 
 def make_run_steps(setup: Setup):
