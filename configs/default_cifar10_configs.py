@@ -25,11 +25,14 @@ def get_default_configs() -> ml_collections.ConfigDict:
     training.n_jitted_steps = 5
     training.reduce_mean = False
     training.final_eval = False
+    training.label_dropout = 0.1  # class-conditional models: P(label -> null label)
 
     config.sampling = sampling = ml_collections.ConfigDict()
     sampling.n_steps_each = 1
     sampling.noise_removal = True
     sampling.probability_flow = False
+    sampling.guidance_scale = 0.0  # classifier-free guidance weight w (class-conditional models)
+    sampling.class_label = -1  # -1: classes 0, 1, ... in turn along the batch
     sampling.snr = 0.16
 
     config.eval = evaluate = ml_collections.ConfigDict()
@@ -67,6 +70,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
     model.beta_max = 20.0
     model.dropout = 0.1
     model.embedding_type = "fourier"
+    model.num_classes = 0  # > 0: class-conditional (the data's labels), for classifier-free guidance
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.weight_decay = 0.0

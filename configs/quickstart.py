@@ -28,6 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
     training.snapshot_sampling = True
     training.snapshot_num_samples = 64
     training.final_eval = True
+    training.label_dropout = 0.1  # class-conditional models: P(label -> null label)
 
     config.data = data = ml_collections.ConfigDict()
     data.dataset = "digits"
@@ -63,6 +64,7 @@ def get_config() -> ml_collections.ConfigDict:
     model.sigma_min = 0.01
     model.sigma_max = 50.0
     model.num_scales = 1000
+    model.num_classes = 0  # > 0: class-conditional (the data's labels), for classifier-free guidance
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "Adam"
@@ -82,6 +84,8 @@ def get_config() -> ml_collections.ConfigDict:
     sampling.n_steps_each = 1
     sampling.noise_removal = True
     sampling.probability_flow = False
+    sampling.guidance_scale = 0.0  # classifier-free guidance weight w (class-conditional models)
+    sampling.class_label = -1  # -1: classes 0, 1, ... in turn along the batch
 
     config.eval = evaluation = ml_collections.ConfigDict()
     evaluation.begin_ckpt = 1

@@ -15,7 +15,7 @@ from score_sde.sde import SDE, VESDE, VPSDE, SubVPSDE, batch_broadcast
 Array = jax.Array
 NetFn = Callable[[Array, Array], Array]
 ScoreFn = Callable[[Array, Array], Array]
-# net_apply(params, x, time_cond, dropout_rng or None) -> network output
+# net_apply(params, x, time_cond, dropout_rng or None, labels or None) -> network output
 NetApply = Callable[[object, Array, Array, Array | None], Array]
 
 
@@ -129,8 +129,9 @@ def get_loss_fn(
     likelihood_weighting: bool = False,
     eps: float = 1e-5,
     train: bool = True,
-) -> Callable[[object, Array, Array], Array]:
-    """Returns loss_fn(params, rng, batch) -> scalar for the chosen training mode.
+) -> Callable[..., Array]:
+    """Returns loss_fn(params, rng, batch, labels=None) -> scalar for the chosen training mode
+    (`labels` (B,) for a class-conditional network).
 
     Continuous training uses `dsm_loss`; discrete training uses `ddpm_loss` for VP and
     `smld_loss` for VE (the discrete sub-VP SDE has no loss, as in the reference).
@@ -140,9 +141,9 @@ def get_loss_fn(
             f"training.continuous=False needs training.sde 'vpsde' or 'vesde'; got {type(sde).__name__}"
         )
 
-    def loss_fn(params, rng, batch):
+    def loss_fn(params, rng, batch, labels=None):
         loss_rng, dropout_rng = jax.random.split(rng)
-        net_fn = lambda x, cond: net_apply(params, x, cond, dropout_rng if train else None)
+        net_fn = lambda x, cond: net_apply(params, x, cond, dropout_rng if train else None, labels)
         if continuous:
             score_fn = get_score_fn(sde, net_fn, continuous=True)
             return dsm_loss(

@@ -36,6 +36,7 @@ def tiny_image_config():
     training.snapshot_freq, training.snapshot_num_samples = 4, 4
     sampling = config.sampling
     sampling.method, sampling.num_steps = "ddim", 3
+    model.num_classes, training.label_dropout, sampling.guidance_scale = 10, 0.5, 1.5  # classifier-free guidance
     evaluation = config.eval
     evaluation.batch_size = evaluation.num_samples = 4
     evaluation.num_bpd_examples, evaluation.num_loss_examples = 4, 8

@@ -14,6 +14,7 @@ from score_sde.checkpoints import Checkpointer
 from score_sde.runner import compute_likelihood, evaluate, sample, train
 from score_sde.runner import setup as runner_setup
 from score_sde.runner.setup import build
+from score_sde.runner.training import drop_labels
 from tests.runner_helpers import cli_args, free_port, losses, run_cli, tiny_image_config, tiny_toy_config
 
 TOY_OVERRIDES = {"model.hidden_dims": "(32,32)", "training.batch_size": 64, "training.n_jitted_steps": 5,
@@ -168,7 +169,38 @@ def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compil
     images = np.load(tmp_path / "samples" / "final" / "samples.npz")["images"]
     assert images.shape == (4, 8, 8, 1) and images.dtype == np.uint8
     assert Checkpointer(tmp_path).all_steps() == [2, 4]
+    state = Checkpointer(tmp_path).restore(4, build(config).abstract_state())
+    initial = build(config).init_state()
+    # the class-conditional network trained its label embedding (labels reach the loss)
+    assert not np.allclose(state.params["label_embedding"]["embedding"], initial.params["label_embedding"]["embedding"])
+    config.sampling.class_label = 3
     assert sample(config, tmp_path, progress=False)["num_samples"] == 4
+
+
+def test_sampling_score_of_a_class_conditional_network_is_the_guided_score(fast_compiles):
+    config = tiny_image_config()
+    config.sampling.class_label, config.sampling.guidance_scale = 3, 1.5
+    setup = build(config)
+    leaves, tree = jax.tree.flatten(setup.init_state().params)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))  # random weights: every input matters
+    params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+    x, t = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 1)), jnp.full((4,), 0.5)
+    score = lambda label: np.asarray(setup.score_fn(params, jnp.full((4,), label))(x, t))
+    guided = np.asarray(setup.sampling_score_fn(params, 4)(x, t))
+    np.testing.assert_allclose(guided, 2.5 * score(3) - 1.5 * score(10), rtol=1e-4, atol=1e-4)
+    assert np.abs(score(3) - score(7)).max() > 1e-2
+    np.testing.assert_allclose(np.asarray(setup.score_fn(params)(x, t)), score(10))  # no labels: unconditional
+    config.sampling.guidance_scale, config.sampling.class_label = 0.0, -1
+    cycling = np.asarray(build(config).sampling_score_fn(params, 4)(x, t))
+    np.testing.assert_allclose(cycling[2], np.asarray(setup.score_fn(params, jnp.full((4,), 2))(x, t))[2], rtol=1e-5)
+
+
+def test_label_dropout_replaces_labels_by_the_null_label_at_its_rate():
+    labels = jnp.arange(100000) % 10
+    dropped = np.asarray(drop_labels(jax.random.PRNGKey(0), labels, 0.2, 10))
+    null = dropped == 10
+    assert abs(null.mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 100000)
+    np.testing.assert_array_equal(dropped[~null], np.asarray(labels)[~null])
 
 
 def test_bad_settings_fail_at_start_up_with_one_line():

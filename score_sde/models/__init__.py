@@ -39,12 +39,15 @@ def get_model(config) -> nn.Module:
 
 
 def make_net_apply(model: nn.Module):
-    """net_apply(params, x, time_cond, dropout_rng) -> output; no rng means evaluation mode."""
+    """net_apply(params, x, time_cond, dropout_rng, labels) -> output; no rng means evaluation
+    mode; `labels` (B,) are the class labels of a class-conditional network (None otherwise)."""
 
-    def net_apply(params, x: Array, time_cond: Array, dropout_rng: Array | None = None) -> Array:
+    def net_apply(params, x: Array, time_cond: Array, dropout_rng: Array | None = None,
+                  labels: Array | None = None) -> Array:
+        extra = {} if labels is None else {"class_labels": labels}
         if dropout_rng is None:
-            return model.apply({"params": params}, x, time_cond, train=False)
-        return model.apply({"params": params}, x, time_cond, train=True, rngs={"dropout": dropout_rng})
+            return model.apply({"params": params}, x, time_cond, train=False, **extra)
+        return model.apply({"params": params}, x, time_cond, train=True, rngs={"dropout": dropout_rng}, **extra)
 
     return net_apply
 

@@ -51,7 +51,7 @@ def _local_batches(setup: Setup, source, batch_size: int, max_examples: int):
 def eval_loss(setup: Setup, params, rng, settings) -> float:
     """Mean loss of `params` (evaluation mode, no augmentation) on the evaluation split."""
     loss_fn = setup.loss_fn(train=False)
-    data = setup.data
+    data, conditional = setup.data, bool(setup.num_classes)
     if not data.image:
         x = get_toy_sampler(setup.config)(jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 1), settings["num_samples"])
         return float(jax.jit(loss_fn)(params, rng, x))
@@ -59,7 +59,7 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
     @jax.jit
     def batch_loss(params, rng, raw):
         input_rng, loss_rng = jax.random.split(rng)
-        return loss_fn(params, loss_rng, data.model_input(input_rng, raw, False))
+        return loss_fn(params, loss_rng, data.model_input(input_rng, raw, False), raw["label"] if conditional else None)
 
     sharding = setup.batch_sharding()
     source = get_image_source(setup.config, "eval")

@@ -18,7 +18,7 @@ def make_sample_fn(setup: Setup, num_samples: int):
     shape = (num_samples, *setup.data.event_shape)
 
     def sample(params, rng):
-        return setup.sampler(rng, setup.score_fn(params), shape)
+        return setup.sampler(rng, setup.sampling_score_fn(params, num_samples), shape)
 
     return jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
 

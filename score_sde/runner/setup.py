@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from score_sde.datasets import Data, get_data
 from score_sde.datasets.pipeline import check_batch_split
+from score_sde.guidance import classifier_free_guided_score
 from score_sde.losses import get_loss_fn, get_score_fn
 from score_sde.models import get_model, make_net_apply
 from score_sde.parallel import batch_sharded, data_mesh, replicated
@@ -33,6 +34,17 @@ def check_training_config(training) -> None:
                 f"{training.n_jitted_steps} (checkpoints are taken between dispatches)")
 
 
+def check_class_conditioning(config, data: Data) -> None:
+    """A class-conditional network needs labelled data with the same number of classes."""
+    num_classes = int(config.model.get("num_classes", 0))
+    if num_classes and num_classes != data.num_classes:
+        raise ValueError(f"config.model.num_classes={num_classes}, but dataset {data.name!r} has "
+                         f"{data.num_classes} classes (0: unlabelled)")
+    dropout = float(config.training.get("label_dropout", 0.0))
+    if not 0.0 <= dropout <= 1.0:
+        raise ValueError(f"config.training.label_dropout must be a probability in [0, 1]; got {dropout!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """The SDE, network, data, optimizer, sampler and device layout of a run."""
@@ -49,12 +61,38 @@ class Setup:
     def continuous(self) -> bool:
         return bool(self.config.training.continuous)
 
-    def net_apply(self, params, x, time_cond, dropout_rng=None):
-        return make_net_apply(self.model)(params, x, time_cond, dropout_rng)
+    @property
+    def num_classes(self) -> int:
+        """Classes of a class-conditional network (label `num_classes` is "no label"); 0 if none."""
+        return int(self.config.model.get("num_classes", 0))
 
-    def score_fn(self, params) -> Callable[[Array, Array], Array]:
-        """score_fn(x, t) of the network with `params` (evaluation mode)."""
-        return get_score_fn(self.sde, lambda x, c: self.net_apply(params, x, c), self.continuous)
+    def net_apply(self, params, x, time_cond, dropout_rng=None, labels=None):
+        return make_net_apply(self.model)(params, x, time_cond, dropout_rng, labels)
+
+    def score_fn(self, params, labels: Array | None = None) -> Callable[[Array, Array], Array]:
+        """score_fn(x, t) of the network with `params` (evaluation mode); a class-conditional
+        network scores for class `labels` (B,), or unconditionally (the null label) without them."""
+        num_classes = self.num_classes
+
+        def net_fn(x, time_cond):
+            given = labels
+            if num_classes and given is None:
+                given = jnp.full((x.shape[0],), num_classes)
+            return self.net_apply(params, x, time_cond, None, given)
+
+        return get_score_fn(self.sde, net_fn, self.continuous)
+
+    def sampling_score_fn(self, params, batch_size: int) -> Callable[[Array, Array], Array]:
+        """The score to sample with: unconditional, or for a class-conditional network the
+        classifier-free guided score (weight sampling.guidance_scale) of sampling.class_label
+        (-1: classes 0, 1, ... in turn along the batch)."""
+        if not self.num_classes:
+            return self.score_fn(params)
+        sampling = self.config.sampling
+        label = int(sampling.get("class_label", -1))
+        labels = jnp.arange(batch_size) % self.num_classes if label < 0 else jnp.full((batch_size,), label)
+        return classifier_free_guided_score(lambda x, t, y: self.score_fn(params, y)(x, t), labels,
+                                            self.num_classes, float(sampling.get("guidance_scale", 0.0)))
 
     def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:
         """loss(params, rng, x) for model-range inputs x, as configured in config.training."""
@@ -65,25 +103,27 @@ class Setup:
 
     def init_state(self) -> TrainState:
         """A fresh training state from config.seed, replicated over the mesh."""
-        shape = (1, *self.data.event_shape)
 
         def init(rng):
             init_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
-            variables = self.model.init({"params": init_rng, "dropout": dropout_rng}, jnp.zeros(shape), jnp.ones((1,)))
-            return create_train_state(variables["params"], self.optimizer, state_rng)
+            params = self._init_params({"params": init_rng, "dropout": dropout_rng})
+            return create_train_state(params, self.optimizer, state_rng)
 
         return jax.jit(init, out_shardings=self.replicated)(jax.random.PRNGKey(int(self.config.seed)))
 
     def abstract_state(self):
         """Shapes, dtypes and shardings of the training state, without computing it."""
-        shape = (1, *self.data.event_shape)
 
         def init(rng):
-            params = self.model.init({"params": rng, "dropout": rng}, jnp.zeros(shape), jnp.ones((1,)))["params"]
-            return create_train_state(params, self.optimizer, rng)
+            return create_train_state(self._init_params({"params": rng, "dropout": rng}), self.optimizer, rng)
 
         abstract = jax.eval_shape(init, jax.random.PRNGKey(0))
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated), abstract)
+
+    def _init_params(self, rngs):
+        shape = (1, *self.data.event_shape)
+        labels = {"class_labels": jnp.full((1,), self.num_classes)} if self.num_classes else {}
+        return self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
 
     @property
     def replicated(self):
@@ -108,4 +148,5 @@ def build(config, process_index: int | None = None, process_count: int | None = 
     sampler = get_sampler(config, sde)
     check_batch_split(int(config.training.batch_size), process_count, jax.device_count(), "config.training.batch_size")
     data = data or get_data(config, process_index, process_count)
+    check_class_conditioning(config, data)
     return Setup(config, sde, model, data, optimizer, sampler, data_mesh())
