@@ -120,7 +120,7 @@ def test_score_fn_label_conventions():
 
 
 def test_loss_fn_dispatch_and_bad_modes():
-    apply = lambda params, x, cond, rng: params * x
+    apply = lambda params, x, cond, rng, labels: params * x
     for sde, continuous in [(VPSDE(), True), (VPSDE(), False), (VESDE(), False), (SubVPSDE(), True)]:
         loss = get_loss_fn(sde, apply, continuous=continuous)(jnp.float32(0.5), jax.random.PRNGKey(0), jnp.ones((8, 2)))
         assert loss.shape == () and np.isfinite(loss)
