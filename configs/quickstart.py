@@ -86,6 +86,11 @@ def get_config() -> ml_collections.ConfigDict:
     sampling.probability_flow = False
     sampling.guidance_scale = 0.0  # classifier-free guidance weight w (class-conditional models)
     sampling.class_label = -1  # -1: classes 0, 1, ... in turn along the batch
+    # --mode sample: "generate", or "inpaint", "colorize", "interpolate" real images
+    sampling.task = "generate"
+    sampling.inputs = ""  # the images to steer from: "" (the eval split) or a folder of images
+    sampling.mask = "right_half"  # inpainting: known region, a built-in name or a PNG (white = known)
+    sampling.interpolation_points = 8  # per interpolation, endpoints included
 
     config.eval = evaluation = ml_collections.ConfigDict()
     evaluation.begin_ckpt = 1

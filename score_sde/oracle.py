@@ -100,6 +100,29 @@ class GaussianMixture:
         return GaussianMixture(self.sde, jnp.ones((1,)), self.means[k : k + 1], self.covariances[k : k + 1],
                                self.event_shape)
 
+    def conditional(self, known: np.ndarray, values: Array) -> "GaussianMixture":
+        """The exact law of the unknown coordinates given x_0[known] = values, a mixture over the
+        unknown coordinates (Gaussian conditioning in each component, weights reweighted by the
+        likelihood of the values): what exact inpainting samples.
+
+        Args:
+          known: boolean (D,) over the flattened event; values: (D,) (only the known ones are read).
+        """
+        known = np.asarray(known, bool).reshape(-1)
+        k, u = np.flatnonzero(known), np.flatnonzero(~known)
+        y = jnp.reshape(jnp.asarray(values, jnp.float32), (-1,))[k]
+        cov_kk = self.covariances[:, k][:, :, k]
+        cov_uk = self.covariances[:, u][:, :, k]
+        residual = y[None] - self.means[:, k]
+        gain = jnp.linalg.solve(cov_kk, jnp.swapaxes(cov_uk, 1, 2))  # Sigma_kk^-1 Sigma_ku, (K, k, u)
+        means = self.means[:, u] + jnp.einsum("kiu,ki->ku", gain, residual)
+        covs = self.covariances[:, u][:, :, u] - jnp.einsum("kui,kiv->kuv", cov_uk, gain)
+        _, logdet = jnp.linalg.slogdet(cov_kk)
+        log_lik = -0.5 * (jnp.einsum("ki,ki->k", residual, jnp.linalg.solve(cov_kk, residual[..., None])[..., 0])
+                          + logdet)
+        weights = jax.nn.softmax(jnp.log(self.weights) + log_lik)
+        return GaussianMixture(self.sde, weights, means, covs)
+
     def score(self, x: Array, t: Array) -> Array:
         """grad_x log p_t(x) = -sum_k p(k | x) C_k^-1 (x - m_k), shaped like x."""
         logits, precision_residual = self._component_terms(x, t)

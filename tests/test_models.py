@@ -16,13 +16,7 @@ from score_sde.models.resampling import downsample_2d, naive_downsample_2d, upsa
 FIXTURES = Path(__file__).parent / "fixtures" / "ncsnpp"
 
 
-@pytest.fixture(autouse=True)
-def fast_compiles():
-    """These tests are compile-bound: skip most XLA optimisations, then restore the setting."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+pytestmark = pytest.mark.usefixtures("fast_compiles")  # these tests are compile-bound
 
 
 def _config(model: dict, image_size=8, num_channels=3, centered=False, continuous=True):

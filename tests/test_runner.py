@@ -150,14 +150,6 @@ def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
     assert Checkpointer(workdir).all_steps() == [10, 20]
 
 
-@pytest.fixture
-def fast_compiles():
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
-
-
 def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compiles):
     config = tiny_image_config()
     record = train(config, tmp_path, progress=False)
@@ -175,6 +167,10 @@ def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compil
     assert not np.allclose(state.params["label_embedding"]["embedding"], initial.params["label_embedding"]["embedding"])
     config.sampling.class_label = 3
     assert sample(config, tmp_path, progress=False)["num_samples"] == 4
+    config.sampling.task, config.sampling.num_steps = "inpaint", 21  # digits of the eval split, right half known
+    assert sample(config, tmp_path, progress=False) == {"step": 4, "task": "inpaint", "count": 4, "nfe": 21}
+    assert json.loads((tmp_path / "samples" / "step_4" / "inpaint.json").read_text())["task"] == "inpaint"
+    assert Image.open(tmp_path / "samples" / "step_4" / "inpaint.png").size[0] > 12 * 8
 
 
 def test_sampling_score_of_a_class_conditional_network_is_the_guided_score(fast_compiles):

@@ -65,7 +65,7 @@ def load_digits(split: str, image_size: int, num_channels: int) -> ArraySource:
     return ArraySource(images, digits.target[chosen[split]].astype(np.int32), num_classes=10)
 
 
-def _read_image(path: Path, num_channels: int, image_size: int) -> np.ndarray:
+def read_image(path: Path, num_channels: int, image_size: int) -> np.ndarray:
     with Image.open(path) as pil:
         pixels = np.asarray(pil.convert("L" if num_channels == 1 else "RGB"))
     return square_resize(pixels.reshape(*pixels.shape[:2], num_channels), image_size)
@@ -97,7 +97,7 @@ def load_folder(path: str, split: str, image_size: int, num_channels: int, eval_
         if split not in ("train", "test"):
             raise ValueError(f"an image folder has splits ('train', 'test'); got {split!r}")
         files = [files[i] for i in sorted(order[held_out:] if split == "train" else order[:held_out])]
-    images = np.stack([_read_image(f, num_channels, image_size) for f, _ in files])
+    images = np.stack([read_image(f, num_channels, image_size) for f, _ in files])
     labels = np.array([label for _, label in files], np.int32)
     return ArraySource(images, labels, num_classes=len(classes))
 

@@ -11,6 +11,7 @@ import jax
 
 from score_sde.checkpoints import Checkpointer
 from score_sde.files import write_json_atomic
+from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.evaluate import eval_settings, evaluate_state, likelihood
 from score_sde.runner.sampling import write_samples
 from score_sde.runner.setup import Setup, build
@@ -44,16 +45,26 @@ def _load(setup: Setup, workdir: Path, number: int):
 
 
 def sample(config, workdir, progress: bool = True) -> dict:
-    """Draws config.eval.num_samples samples from checkpoint config.eval.ckpt into
-    <workdir>/samples/<step_k>/ (samples.png, samples.npz) and reports their quality."""
+    """Runs config.sampling.task with checkpoint config.eval.ckpt, into <workdir>/samples/<step_k>/.
+
+    "generate": config.eval.num_samples samples (samples.png, samples.npz, summary.json) and
+    their quality; "inpaint", "colorize", "interpolate": see `score_sde.runner.controllable`.
+    """
     setup = build(config)
+    task = check_task(config, setup.data.image, setup.data.event_shape[-1])
     workdir = Path(workdir)
     params, step, label = _load(setup, workdir, int(config.eval.get("ckpt", -1)))
+    folder = workdir / "samples" / label
+    rng = jax.random.PRNGKey(int(config.seed) + 3)
+    if task != "generate":
+        record = {"step": step, **run_task(setup, params, rng, task, folder)}
+        if jax.process_index() == 0:
+            write_json_atomic(folder / f"{task}.json", record)
+        return record
     settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
-    record, samples = evaluate_state(setup, params, jax.random.PRNGKey(int(config.seed) + 3), settings, progress)
+    record, samples = evaluate_state(setup, params, rng, settings, progress)
     record = {"step": step, "sampler": config.sampling.method, **record}
     if jax.process_index() == 0:
-        folder = workdir / "samples" / label
         write_samples(setup, folder, samples, title=f"{label}, {config.sampling.method} sampler, nfe {record['sample_nfe']}")
         write_json_atomic(folder / "summary.json", record)
     return record

@@ -1,16 +1,20 @@
-"""Samplers: predictor-corrector, reverse-time SDE and probability-flow ODE, all on device.
+"""Samplers: predictor-corrector, reverse-time SDE and probability-flow ODE, the few-step
+samplers, inpainting, colorization and latent interpolation, all on device.
 
 Each takes a plain score_fn(x, t) and returns (samples, nfe).
 """
 
 from score_sde.odeint import ODE_SOLVERS
 from score_sde.sampling.fast import sample_ddim, sample_dpm_solver, sample_heun
+from score_sde.sampling.inpaint import sample_colorize, sample_inpaint
+from score_sde.sampling.interpolation import interpolate, slerp
 from score_sde.sampling.ode import decode, encode, sample_ode
 from score_sde.sampling.pc import CORRECTORS, PREDICTORS, sample_pc
 from score_sde.sampling.schedules import SCHEDULES
 from score_sde.sampling.sde_solve import SDE_SOLVERS, sample_sde
 
-__all__ = ["get_sampler", "sample_ddim", "sample_heun", "sample_dpm_solver", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "PREDICTORS", "CORRECTORS", "SDE_SOLVERS"]
+__all__ = ["get_sampler", "sample_ddim", "sample_heun", "sample_dpm_solver", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "sample_inpaint",
+           "sample_colorize", "interpolate", "slerp", "PREDICTORS", "CORRECTORS", "SDE_SOLVERS"]
 
 
 SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver")

@@ -121,22 +121,48 @@ CORRECTORS.register("ald")(Step(_annealed_langevin, 1))
 CORRECTORS.register("none")(Step(_no_corrector, 0))
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6, 7, 8, 9))
-def _sample_pc(rng, sde, score_fn, shape, predictor, corrector, snr, n_steps_each, eps, denoise):
-    prior_rng, loop_rng = jax.random.split(rng)
-    x = sde.prior_sampling(prior_rng, shape)
+def pc_scan(rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps, project=None):
+    """The PC loop from x at T down to eps (traced, call inside jit); returns (x, x_mean).
+
+    project(rng, x, x_mean, t (B,)) -> (x, x_mean), if given, runs after every corrector and
+    predictor update (inpainting replaces the known coordinates there).
+    """
     timesteps = jnp.linspace(sde.T, eps, sde.N)
+    project = project or (lambda rng, x, x_mean, t: (x, x_mean))
 
     def step(carry, inputs):
         x, _ = carry
         i, t = inputs
-        t_vec = jnp.full((shape[0],), t, x.dtype)
-        c_rng, p_rng = jax.random.split(jax.random.fold_in(loop_rng, i))
-        x, _ = corrector.fn(c_rng, sde, score_fn, x, t_vec, snr, n_steps_each)
-        return predictor.fn(p_rng, sde, score_fn, x, t_vec), None
+        t_vec = jnp.full((x.shape[0],), t, x.dtype)
+        step_rng = jax.random.fold_in(rng, i)
+        c_rng, p_rng = jax.random.split(step_rng)
+        cp_rng, pp_rng = jax.random.split(jax.random.fold_in(step_rng, 1))
+        x, x_mean = project(cp_rng, *corrector.fn(c_rng, sde, score_fn, x, t_vec, snr, n_steps_each), t_vec)
+        return project(pp_rng, *predictor.fn(p_rng, sde, score_fn, x, t_vec), t_vec), None
 
     (x, x_mean), _ = jax.lax.scan(step, (x, x), (jnp.arange(sde.N), timesteps))
+    return x, x_mean
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6, 7, 8, 9))
+def _sample_pc(rng, sde, score_fn, shape, predictor, corrector, snr, n_steps_each, eps, denoise):
+    prior_rng, loop_rng = jax.random.split(rng)
+    x = sde.prior_sampling(prior_rng, shape)
+    x, x_mean = pc_scan(loop_rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps)
     return error_if_nonfinite(x_mean if denoise else x, "sample_pc")
+
+
+def resolve_pc(sde: SDE, predictor: str, corrector: str, n_steps_each: int, num_steps: int | None):
+    """Checked (sde re-discretised to num_steps, predictor Step, corrector Step, nfe)."""
+    predictor_step = PREDICTORS.get(predictor, "predictor")
+    corrector_step = CORRECTORS.get(corrector, "corrector")
+    check_positive_int(n_steps_each, "n_steps_each")
+    if num_steps is not None:
+        check_positive_int(num_steps, "num_steps")
+        sde = dataclasses.replace(sde, N=int(num_steps))
+    sde.check_discretization("num_steps" if num_steps is not None else "N")
+    nfe = sde.N * (predictor_step.evals + corrector_step.evals * n_steps_each)
+    return sde, predictor_step, corrector_step, nfe
 
 
 def sample_pc(
@@ -171,15 +197,8 @@ def sample_pc(
     Returns:
       samples (B, *event) and nfe = num_steps * (predictor evals + n_steps_each corrector evals).
     """
-    predictor_step = PREDICTORS.get(predictor, "predictor")
-    corrector_step = CORRECTORS.get(corrector, "corrector")
-    check_positive_int(n_steps_each, "n_steps_each")
     shape = check_sampler_inputs(sde, score_fn, shape, eps)
-    if num_steps is not None:
-        check_positive_int(num_steps, "num_steps")
-        sde = dataclasses.replace(sde, N=int(num_steps))
-    sde.check_discretization("num_steps" if num_steps is not None else "N")
+    sde, predictor_step, corrector_step, nfe = resolve_pc(sde, predictor, corrector, n_steps_each, num_steps)
     x = _sample_pc(rng, sde, score_fn, shape, predictor_step, corrector_step, float(snr), int(n_steps_each),
                    float(eps), bool(denoise))
-    nfe = sde.N * (predictor_step.evals + corrector_step.evals * n_steps_each)
     return x, nfe

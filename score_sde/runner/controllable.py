@@ -1,0 +1,128 @@
+"""The sample mode's controllable tasks: inpainting, colorization and latent interpolation of
+real images, with PNG strips to look at.
+
+config.sampling.task: "generate" (plain sampling), "inpaint", "colorize" or "interpolate".
+config.sampling.inputs: "" for the eval split of the run's dataset, else a folder of images
+  (read with the dataset's size and channels); the first config.eval.num_samples are used
+  (interpolation: consecutive pairs).
+config.sampling.mask: inpainting's known region, a built-in name (MASKS) or a PNG file whose
+  white pixels (>= 128) are known.
+config.sampling.interpolation_points: points per interpolation, endpoints included.
+Inpainting and colorization use the PC settings of config.sampling (predictor, corrector, snr,
+n_steps_each, num_steps); interpolation uses its ODE settings (ode_solver, rtol, atol).
+"""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from score_sde.datasets import get_image_source
+from score_sde.datasets.images import to_model_input, to_uint8
+from score_sde.datasets.sources import load_folder, read_image
+from score_sde.files import write_npz_atomic
+from score_sde.parallel import to_host
+from score_sde.plotting import image_grid_png
+from score_sde.runner.setup import Setup
+from score_sde.sampling import interpolate, sample_colorize, sample_inpaint
+
+TASKS = ("generate", "inpaint", "colorize", "interpolate")
+MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checkerboard")
+
+
+def check_task(config, image: bool, num_channels: int) -> str:
+    """The configured task, checked against the data before any work."""
+    task = str(config.sampling.get("task", "generate"))
+    if task not in TASKS:
+        raise ValueError(f"config.sampling.task={task!r}: choose from {TASKS}")
+    if task != "generate" and not image:
+        raise ValueError(f"config.sampling.task={task!r} needs image data; config.data.dataset is 2-D")
+    if task == "colorize" and num_channels != 3:
+        raise ValueError(f"config.sampling.task='colorize' needs a 3-channel model; config.data.num_channels="
+                         f"{num_channels}")
+    if task == "interpolate" and int(config.sampling.get("interpolation_points", 8)) < 2:
+        raise ValueError("config.sampling.interpolation_points must be at least 2 (the two endpoints)")
+    return task
+
+
+def make_mask(spec: str, image_size: int) -> np.ndarray:
+    """(1, H, W, 1) float mask, 1 where pixels are known, from a built-in name or a PNG file."""
+    size = image_size
+    rows, cols = np.mgrid[:size, :size]
+    half = size // 2
+    built_in = {
+        "right_half": cols < half, "left_half": cols >= half, "bottom_half": rows < half, "top_half": rows >= half,
+        "center": ~((np.abs(rows - (size - 1) / 2) < size / 4) & (np.abs(cols - (size - 1) / 2) < size / 4)),
+        "checkerboard": ((rows // max(1, size // 8)) + (cols // max(1, size // 8))) % 2 == 0,
+    }
+    if spec in built_in:
+        known = built_in[spec]
+    elif Path(spec).is_file():
+        known = read_image(Path(spec), 1, size)[..., 0] >= 128
+    else:
+        raise ValueError(f"config.sampling.mask={spec!r}: choose from {MASKS} or give a PNG file (white = known)")
+    return known.astype(np.float32)[None, :, :, None]
+
+
+def load_inputs(config, count: int) -> np.ndarray:
+    """The first `count` uint8 images (count, H, W, C) of config.sampling.inputs."""
+    data = config.data
+    folder = str(config.sampling.get("inputs", ""))
+    source = (load_folder(folder, "all", int(data.image_size), int(data.num_channels)) if folder
+              else get_image_source(config, "eval"))
+    if len(source) < count:
+        where = f"config.sampling.inputs={folder!r}" if folder else f"the eval split of {data.dataset!r}"
+        raise ValueError(f"{where} holds {len(source)} images; the task needs {count} (config.eval.num_samples)")
+    return source.get(np.arange(count))[0]
+
+
+def _pc_settings(sampling) -> dict:
+    return dict(predictor=sampling.predictor, corrector=sampling.corrector, snr=float(sampling.snr),
+                n_steps_each=int(sampling.n_steps_each), num_steps=int(sampling.get("num_steps", 0)) or None,
+                eps=float(sampling.get("eps", 1e-3)), denoise=bool(sampling.get("noise_removal", True)))
+
+
+def run_task(setup: Setup, params, rng, task: str, folder: Path) -> dict:
+    """Runs inpaint / colorize / interpolate on the configured inputs, writes <folder>/<task>.png
+    (rows of input | condition | result, or interpolation strips) and <task>.npz; returns figures."""
+    config = setup.config
+    centered = setup.data.centered
+    count = int(config.eval.num_samples) if task != "interpolate" else 2 * max(1, int(config.eval.num_samples) // 2)
+    pixels = load_inputs(config, count)
+    x = to_model_input(jax.random.PRNGKey(0), jnp.asarray(pixels), centered=centered, uniform_dequantization=False,
+                       random_flip=False)
+    if task == "interpolate":
+        sampling = config.sampling
+        path, nfe = interpolate(setup.sde, setup.score_fn(params), x[0::2], x[1::2],
+                                int(sampling.get("interpolation_points", 8)),
+                                solver=sampling.get("ode_solver", "tsit5"), rtol=float(sampling.get("rtol", 1e-5)),
+                                atol=float(sampling.get("atol", 1e-5)), eps=float(sampling.get("eps", 1e-3)),
+                                num_steps=int(sampling.get("ode_num_steps", 0)) or None)
+        path = to_host(path)
+        strips = np.concatenate([pixels[0::2, None], to_uint8(path, centered=centered), pixels[1::2, None]], axis=1)
+        columns = strips.shape[1]
+        rows = strips.reshape(-1, *strips.shape[2:])
+        outputs = {"inputs": pixels, "interpolation": path}
+        error = float(np.max(np.abs(path[:, [0, -1]] - np.stack([x[0::2], x[1::2]], 1))))
+        figures = {"nfe": int(nfe), "endpoint_reconstruction_max_error": error}
+    else:
+        score_fn = setup.sampling_score_fn(params, count)
+        if task == "inpaint":
+            mask = make_mask(str(config.sampling.get("mask", "right_half")), int(config.data.image_size))
+            result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **_pc_settings(config.sampling))
+            shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
+            outputs = {"inputs": pixels, "mask": mask}
+        else:
+            result, nfe = sample_colorize(rng, setup.sde, score_fn, x, **_pc_settings(config.sampling))
+            shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
+            outputs = {"inputs": pixels}
+        outputs["samples"] = to_host(result)  # model range
+        result = outputs["results"] = to_uint8(outputs["samples"], centered=centered)
+        rows = np.stack([pixels, shown, result], axis=1).reshape(-1, *pixels.shape[1:])
+        columns = 3 * min(4, count)
+        figures = {"nfe": int(nfe)}
+    if jax.process_index() == 0:
+        write_npz_atomic(folder / f"{task}.npz", **outputs)
+        image_grid_png(folder / f"{task}.png", rows, columns=columns, scale=max(1, 64 // pixels.shape[1]))
+    return {"task": task, "count": count, **figures}
