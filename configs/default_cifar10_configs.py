@@ -47,6 +47,13 @@ def get_default_configs() -> ml_collections.ConfigDict:
     evaluate.batch_size = 1024
     evaluate.enable_sampling = False
     evaluate.num_samples = 50000
+    # sample quality (FID, Inception Score, KID): the FID Inception weights as a local file (see
+    # score_sde/evaluation/inception.py for where they come from); "" leaves these figures out
+    evaluate.inception_weights = ""
+    evaluate.fid_stats = ""  # an .npz of reference mu/sigma; "" computes them into <workdir>/fid_stats once
+    evaluate.fid_split = "train"  # the split the reference statistics describe
+    evaluate.num_fid_examples = 0  # images of that split (0: all)
+    evaluate.num_kid_features = 2000  # features kept per set for KID
     evaluate.enable_loss = True
     evaluate.enable_bpd = False
     evaluate.bpd_dataset = "test"

@@ -98,6 +98,13 @@ def get_config() -> ml_collections.ConfigDict:
     evaluation.ckpt = -1
     evaluation.batch_size = 100
     evaluation.num_samples = 100
+    # sample quality (FID, Inception Score, KID): the FID Inception weights as a local file (see
+    # score_sde/evaluation/inception.py for where they come from); "" leaves these figures out
+    evaluation.inception_weights = ""
+    evaluation.fid_stats = ""  # an .npz of reference mu/sigma; "" computes them into <workdir>/fid_stats once
+    evaluation.fid_split = "train"  # the split the reference statistics describe
+    evaluation.num_fid_examples = 0  # images of that split (0: all)
+    evaluation.num_kid_features = 2000  # features kept per set for KID
     evaluation.enable_loss = True
     evaluation.enable_bpd = True
     evaluation.enable_sampling = True

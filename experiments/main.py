@@ -17,8 +17,9 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to an ml_collections config file.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and metrics.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "likelihood"],
-                  "train: train (and resume); eval: evaluate snapshots; sample: draw samples; likelihood: bits/dim.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "likelihood", "fid_stats"],
+                  "train: train (and resume); eval: evaluate snapshots; sample: draw samples (or inpaint, "
+                  "colorize, interpolate); likelihood: bits/dim; fid_stats: the dataset's Inception statistics.")
 flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() with the cluster auto-detected.")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for a manual multi-process launch.")
 flags.DEFINE_integer("num_processes", None, "Number of processes, for a manual multi-process launch.")

@@ -155,6 +155,7 @@ def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compil
     record = train(config, tmp_path, progress=False)
     assert record["step"] == 4 and record["eval"]
     assert 0.0 < record["bpd"] < 30.0 and record["bpd_examples"] == 4 and np.isfinite(record["eval_loss"])
+    assert record["fd_digits"] > 0 and 1 <= record["digit_classes_covered"] <= 4  # the offline sample metric
     for folder in ("step_4", "final"):
         grid = Image.open(tmp_path / "samples" / folder / "samples.png")
         assert grid.mode == "L" and grid.size[0] > 8 * 2

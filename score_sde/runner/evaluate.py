@@ -9,10 +9,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from score_sde.datasets import get_image_source, get_toy_sampler
+from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import eval_batches
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.mmd import mmd_squared
 from score_sde.parallel import to_global, to_host
+from score_sde.runner.quality import image_quality
 from score_sde.runner.sampling import draw_samples
 from score_sde.runner.setup import Setup
 
@@ -99,10 +101,12 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
             "bpd_examples": len(values), "bpd_nfe_last_batch": int(nfe)}
 
 
-def sample_quality(setup: Setup, samples: np.ndarray) -> dict:
-    """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data."""
+def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
+    """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
+    for images those of `score_sde.runner.quality.image_quality` (FD-digits, FID, IS, KID)."""
     if setup.data.image:
-        return {}
+        pixels = to_uint8(samples, centered=setup.data.centered)
+        return image_quality(setup.config, workdir, pixels, progress)
     sampler = get_toy_sampler(setup.config)
     key = jax.random.PRNGKey(TOY_EVAL_KEY)
     data, other = sampler(jax.random.fold_in(key, 3), len(samples)), sampler(jax.random.fold_in(key, 4), len(samples))
@@ -110,8 +114,10 @@ def sample_quality(setup: Setup, samples: np.ndarray) -> dict:
             "mmd2_data_vs_data": float(mmd_squared(other, data))}
 
 
-def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False) -> tuple[dict, np.ndarray | None]:
-    """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn."""
+def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False,
+                   workdir=None) -> tuple[dict, np.ndarray | None]:
+    """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
+    (`workdir` caches the reference statistics of FID)."""
     loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
     record, samples = {}, None
     if settings["enable_loss"]:
@@ -124,5 +130,5 @@ def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False) 
         start = time.time()
         samples, nfe = draw_samples(setup, params, sample_rng, settings["num_samples"], settings["batch_size"])
         record.update({"sample_nfe": nfe, "sample_time_s": time.time() - start, "num_samples": len(samples)})
-        record.update(sample_quality(setup, samples))
+        record.update(sample_quality(setup, samples, workdir, progress))
     return record, samples

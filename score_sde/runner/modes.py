@@ -1,4 +1,4 @@
-"""The sample, likelihood and eval modes: load checkpoints from a workdir and evaluate them.
+"""The sample, likelihood, eval and fid_stats modes: load checkpoints from a workdir and evaluate them.
 
 Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
 k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
@@ -10,9 +10,12 @@ from pathlib import Path
 import jax
 
 from score_sde.checkpoints import Checkpointer
+from score_sde.evaluation.inception import WEIGHTS_HELP, load_inception_params
+from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.evaluate import eval_settings, evaluate_state, likelihood
+from score_sde.runner.quality import compute_reference_statistics, reference_statistics_path
 from score_sde.runner.sampling import write_samples
 from score_sde.runner.setup import Setup, build
 from score_sde.summaries import Summaries
@@ -62,7 +65,7 @@ def sample(config, workdir, progress: bool = True) -> dict:
             write_json_atomic(folder / f"{task}.json", record)
         return record
     settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
-    record, samples = evaluate_state(setup, params, rng, settings, progress)
+    record, samples = evaluate_state(setup, params, rng, settings, progress, workdir)
     record = {"step": step, "sampler": config.sampling.method, **record}
     if jax.process_index() == 0:
         write_samples(setup, folder, samples, title=f"{label}, {config.sampling.method} sampler, nfe {record['sample_nfe']}")
@@ -102,7 +105,7 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     for step in steps:
         state = checkpointer.restore(step, setup.abstract_state())
         record, samples = evaluate_state(setup, state.ema_params, jax.random.fold_in(jax.random.PRNGKey(int(config.seed) + 5), step),
-                                         settings, progress)
+                                         settings, progress, workdir)
         record = {"ckpt": step // freq, **record}
         summaries.scalars(step, record)
         if samples is not None and jax.process_index() == 0:
@@ -112,3 +115,19 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     checkpointer.close()
     summaries.close()
     return records
+
+
+def fid_stats(config, workdir, progress: bool = True) -> dict:
+    """Computes the Inception reference statistics of config.eval.fid_split of the run's dataset
+    (mu, sigma and KID features) into <workdir>/fid_stats/<dataset>_<split>_<size>px.npz; needs
+    config.eval.inception_weights. No checkpoint is needed."""
+    weights = str(config.eval.get("inception_weights", ""))
+    if not weights:
+        raise ValueError(f"--mode fid_stats needs config.eval.inception_weights: {WEIGHTS_HELP}")
+    build(config)  # checks the config and the dataset
+    reference = compute_reference_statistics(config, load_inception_params(weights), progress)
+    path = reference_statistics_path(config, workdir)
+    if jax.process_index() == 0:
+        save_statistics(path, reference["mu"], reference["sigma"], kid_features=reference["kid_features"],
+                        count=reference["count"])
+    return {"path": str(path), "examples": reference["count"], "split": str(config.eval.get("fid_split", "train"))}

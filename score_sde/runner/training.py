@@ -156,7 +156,8 @@ def train(config, workdir: str | Path, progress: bool = True) -> dict:
     checkpointer.close()
     if training.get("final_eval", False) and step == n_iters:
         record, samples = evaluate_state(setup, state.ema_params, jax.random.PRNGKey(int(config.seed) + 2),
-                                         {**settings, "enable_sampling": True}, progress=progress and is_main)
+                                         {**settings, "enable_sampling": True}, progress=progress and is_main,
+                                         workdir=workdir)
         record = {"eval": True, **record}
         summaries.scalars(step, record)
         if is_main and samples is not None:
