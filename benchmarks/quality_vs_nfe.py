@@ -2,19 +2,27 @@
 JSON and saves a PNG plot.
 
   python -m benchmarks.quality_vs_nfe --sde vpsde --samples 4000 --out quality_vs_nfe.png
+  python -m benchmarks.quality_vs_nfe --config configs/quickstart.py --workdir runs/quickstart \
+      --samples 200 --budgets 5 10 20 35 50 100 --out quickstart_quality_vs_nfe.png
 
-The score is the exact one of the 2-D Gaussian-mixture oracle, so what is measured is the
-sampler's own error: MMD^2 between its samples and exact samples of the mixture (the same
-statistic between two exact sample sets is printed as the noise floor). A budget a sampler
-cannot meet (e.g. PC with fewer than beta_max steps on VP) is left empty.
+Without --workdir the score is the exact one of the 2-D Gaussian-mixture oracle, so what is
+measured is the sampler's own error: MMD^2 between its samples and exact samples of the mixture
+(the same statistic between two exact sample sets is printed as the noise floor). With --workdir
+and --config, the newest checkpoint's EMA network is sampled and scored with the run's own
+sample-quality figure: FID when config.eval.inception_weights is set, else FD-digits on the
+digits, else MMD^2 to the 2-D data. A budget a sampler cannot meet (e.g. PC with fewer than
+beta_max steps on VP) is left empty.
 """
 
 import argparse
 import io
 import json
+import time
+from pathlib import Path
 
 import jax
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -37,45 +45,86 @@ SAMPLERS = {
 }
 
 
+def oracle_problem(sde_name: str, samples: int):
+    """(sde, score_fn, quality(samples) -> float, metric name, floor) for the analytic mixture."""
+    sde = SDES.get(sde_name)()
+    oracle = example_mixture(sde)
+    exact, _ = oracle.sample(jax.random.PRNGKey(100), samples)
+    floor = float(mmd_squared(oracle.sample(jax.random.PRNGKey(101), samples)[0], exact))
+    return sde, oracle.score, lambda x: float(mmd_squared(x, exact)), "MMD² to exact samples", floor, (samples, 2)
+
+
+def checkpoint_problem(config_path: str, workdir: str, samples: int):
+    """The same for the newest checkpoint of a run: its EMA score and the run's quality figure."""
+    from benchmarks.train_benchmark import load_config
+    from score_sde.runner.evaluate import sample_quality
+    from score_sde.runner.modes import load_params
+    from score_sde.runner.setup import build
+
+    setup = build(load_config(config_path))
+    params, step, _ = load_params(setup, Path(workdir), -1)
+    print(f"checkpoint of step {step} from {workdir}")
+    figures = ("fid", "fd_digits", "mmd2_samples_vs_data")
+
+    def quality(x):
+        record = sample_quality(setup, np.asarray(x), workdir)
+        return float(next(record[name] for name in figures if name in record))
+
+    probe = sample_quality(setup, np.zeros((4, *setup.data.event_shape), np.float32), workdir)
+    metric = next(name for name in figures if name in probe)
+    return setup.sde, setup.score_fn(params), quality, metric, None, (samples, *setup.data.event_shape)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sde", default="vpsde", choices=SDES.names())
+    parser.add_argument("--sde", default="vpsde", choices=SDES.names(), help="the oracle's SDE")
+    parser.add_argument("--config", help="a run's config file (with --workdir)")
+    parser.add_argument("--workdir", help="a run's workdir: sample its newest checkpoint")
     parser.add_argument("--samples", type=int, default=4000)
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS))
     parser.add_argument("--out", default="quality_vs_nfe.png")
     args = parser.parse_args()
+    if bool(args.config) != bool(args.workdir):
+        parser.error("--config and --workdir go together")
 
-    sde = SDES.get(args.sde)()
-    oracle = example_mixture(sde)
-    shape = (args.samples, 2)
-    exact, _ = oracle.sample(jax.random.PRNGKey(100), args.samples)
-    floor = float(mmd_squared(oracle.sample(jax.random.PRNGKey(101), args.samples)[0], exact))
+    if args.workdir:
+        sde, score, quality, metric, floor, shape = checkpoint_problem(args.config, args.workdir, args.samples)
+        source = f"checkpoint {args.workdir}"
+    else:
+        sde, score, quality, metric, floor, shape = oracle_problem(args.sde, args.samples)
+        source = f"oracle score, {args.sde}"
     results = {}
     for name, make in SAMPLERS.items():
         results[name] = {}
-        for budget in BUDGETS:
+        for budget in args.budgets:
             try:
-                samples, nfe = make(budget)(jax.random.PRNGKey(0), sde, oracle.score, shape)
+                start = time.time()
+                samples, nfe = make(budget)(jax.random.PRNGKey(0), sde, score, shape)
+                samples = jax.block_until_ready(samples)
+                seconds = time.time() - start
             except ValueError:
                 continue  # this budget is too small for the sampler
-            results[name][budget] = {"nfe": int(nfe), "mmd2": float(mmd_squared(samples, exact))}
+            results[name][budget] = {"nfe": int(nfe), "quality": quality(samples), "seconds_incl_compile": seconds}
 
-    header = f"{'sampler':30s}" + "".join(f"{b:>10d}" for b in BUDGETS)
-    print(f"MMD^2 to exact samples by NFE budget ({args.sde}, {args.samples} samples; floor {floor:.1e})")
-    print(header)
+    floor_text = f"; floor {floor:.1e}" if floor is not None else ""
+    print(f"{metric} by NFE budget ({source}, {args.samples} samples{floor_text})")
+    print(f"{'sampler':30s}" + "".join(f"{b:>10d}" for b in args.budgets))
     for name, row in results.items():
-        print(f"{name:30s}" + "".join(f"{row[b]['mmd2']:>10.1e}" if b in row else f"{'':>10s}" for b in BUDGETS))
-    print(json.dumps({"sde": args.sde, "samples": args.samples, "floor_mmd2": floor, "results": results}))
+        print(f"{name:30s}" + "".join(f"{row[b]['quality']:>10.3g}" if b in row else f"{'':>10s}" for b in args.budgets))
+    print(json.dumps({"source": source, "metric": metric, "samples": args.samples, "floor": floor, "results": results}))
 
-    # MMD^2 estimates scatter around 0 at the floor (they can be negative): such points are
-    # drawn at half the floor, i.e. "indistinguishable from exact samples".
-    level = max(abs(floor), 1e-7)
     figure, ax = plt.subplots(figsize=(6, 4))
+    # an MMD^2 estimate scatters around 0 at the floor (it can be negative): such points are drawn
+    # at half the floor, i.e. "indistinguishable from exact samples"
+    level = max(abs(floor), 1e-7) if floor is not None else None
     for name, row in results.items():
-        ax.loglog([v["nfe"] for v in row.values()], [max(v["mmd2"], level / 2) for v in row.values()], "o-", label=name)
-    ax.axhline(level, color="gray", ls="--", label="two exact sample sets (points below: at the floor)")
+        values = [v["quality"] if level is None else max(v["quality"], level / 2) for v in row.values()]
+        ax.loglog([v["nfe"] for v in row.values()], values, "o-", label=name)
+    if level is not None:
+        ax.axhline(level, color="gray", ls="--", label="two exact sample sets (points below: at the floor)")
     ax.set_xlabel("score evaluations (NFE)")
-    ax.set_ylabel("MMD² to exact samples")
-    ax.set_title(f"sampler quality vs NFE, oracle score, {args.sde}")
+    ax.set_ylabel(metric)
+    ax.set_title(f"sampler quality vs NFE, {source}", fontsize=9)
     ax.legend(fontsize=7)
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import jax
@@ -193,3 +194,21 @@ def test_fid_stats_mode_and_the_runner_figures(tmp_path, fast_compiles):
     evaluation.inception_weights = ""
     with pytest.raises(ValueError, match="inception_weights"):
         fid_stats(config, tmp_path)
+
+
+@pytest.mark.slow
+def test_features_match_pytorch_fid(monkeypatch):
+    """With the real weights (SCORE_SDE_INCEPTION_PTH=<pt_inception-2015-12-05-6726825d.pth>) and
+    PyTorch + pytorch-fid installed: pool3 features equal pytorch-fid's on the same images."""
+    pth = os.environ.get("SCORE_SDE_INCEPTION_PTH", "")
+    if not pth:
+        pytest.skip("set SCORE_SDE_INCEPTION_PTH to pt_inception-2015-12-05-6726825d.pth")
+    torch = pytest.importorskip("torch")
+    reference = pytest.importorskip("pytorch_fid.inception")
+    monkeypatch.setattr(reference, "load_state_dict_from_url", lambda *args, **kwargs: torch.load(pth))
+    network = reference.InceptionV3([3]).eval()
+    images = np.random.default_rng(8).uniform(size=(4, 32, 32, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = network(torch.from_numpy(images.transpose(0, 3, 1, 2)))[0][:, :, 0, 0].numpy()
+    features, _ = jax.jit(InceptionV3().apply)({"params": load_inception_params(pth)}, images)
+    np.testing.assert_allclose(features, expected, rtol=1e-3, atol=1e-4)

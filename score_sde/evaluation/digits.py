@@ -123,17 +123,22 @@ def feature_statistics(params: dict, images: np.ndarray, batch_size: int = 500) 
     return (*finalize_statistics(stats), np.concatenate(predictions))
 
 
-def digit_metrics(images: np.ndarray, params: dict | None = None) -> dict:
-    """FD-digits of images (N, H, W, C) in [0, 1] against the training digits, and class coverage:
-    digit_classes_covered (classes predicted for at least 1 / (2 x 10) of the images) and the
-    fraction of images per predicted class."""
-    params = load_classifier() if params is None else params
-    mu, sigma, predicted = feature_statistics(params, np.asarray(images, np.float32))
+def figures(mu: np.ndarray, sigma: np.ndarray, class_counts: np.ndarray, params: dict) -> dict:
+    """FD-digits of feature statistics (mu, sigma) against the training digits, and class coverage
+    from predicted-class counts: digit_classes_covered (classes predicted for at least
+    1 / (2 x 10) of the images) and the fraction of images per predicted class."""
     mu_ref, sigma_ref, _ = feature_statistics(params, _digits("train")[0])
-    fractions = np.bincount(predicted, minlength=NUM_CLASSES) / len(predicted)
+    fractions = class_counts / max(1, class_counts.sum())
     return {"fd_digits": frechet_distance(mu, sigma, mu_ref, sigma_ref),
             "digit_classes_covered": int(np.sum(fractions >= 0.5 / NUM_CLASSES)),
             "digit_class_fractions": [round(float(f), 4) for f in fractions]}
+
+
+def digit_metrics(images: np.ndarray, params: dict | None = None) -> dict:
+    """`figures` for images (N, H, W, C) in [0, 1]."""
+    params = load_classifier() if params is None else params
+    mu, sigma, predicted = feature_statistics(params, np.asarray(images, np.float32))
+    return figures(mu, sigma, np.bincount(predicted, minlength=NUM_CLASSES), params)
 
 
 def main() -> None:

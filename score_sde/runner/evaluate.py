@@ -14,8 +14,8 @@ from score_sde.datasets.pipeline import eval_batches
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.mmd import mmd_squared
 from score_sde.parallel import to_global, to_host
-from score_sde.runner.quality import image_quality
-from score_sde.runner.sampling import draw_samples
+from score_sde.runner.quality import ImageQuality, image_quality
+from score_sde.runner.sampling import sample_batches
 from score_sde.runner.setup import Setup
 
 TOY_EVAL_KEY = 0xE7A1
@@ -103,9 +103,9 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
 
 def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
     """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
-    for images those of `score_sde.runner.quality.image_quality` (FD-digits, FID, IS, KID)."""
+    for images (model-range floats or uint8) those of `score_sde.runner.quality.ImageQuality`."""
     if setup.data.image:
-        pixels = to_uint8(samples, centered=setup.data.centered)
+        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=setup.data.centered)
         return image_quality(setup.config, workdir, pixels, progress)
     sampler = get_toy_sampler(setup.config)
     key = jax.random.PRNGKey(TOY_EVAL_KEY)
@@ -114,10 +114,29 @@ def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bo
             "mmd2_data_vs_data": float(mmd_squared(other, data))}
 
 
+def draw_and_score(setup: Setup, params, rng, settings, progress: bool = False, workdir=None) -> tuple[dict, np.ndarray]:
+    """Draws settings["num_samples"] samples in batches and scores them. Image samples are scored
+    batch by batch as they arrive and kept as uint8 pixels only; 2-D samples are scored at the end."""
+    num_samples, batch_size = settings["num_samples"], settings["batch_size"]
+    start = time.time()
+    quality = ImageQuality(setup.config, workdir, num_samples, progress) if setup.data.image else None
+    parts, nfe = [], 0
+    batches = sample_batches(setup, params, rng, num_samples, batch_size)
+    for x, nfe in tqdm(batches, total=-(-num_samples // batch_size), desc="sampling", disable=not progress, leave=False):
+        if quality is not None:
+            x = to_uint8(x, centered=setup.data.centered)
+            quality.add(x)
+        parts.append(x)
+    samples = np.concatenate(parts)
+    record = {"sample_nfe": nfe, "sample_time_s": time.time() - start, "num_samples": len(samples)}
+    record.update(quality.result() if quality is not None else sample_quality(setup, samples))
+    return record, samples
+
+
 def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False,
                    workdir=None) -> tuple[dict, np.ndarray | None]:
     """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
-    (`workdir` caches the reference statistics of FID)."""
+    (uint8 pixels for image data); `workdir` caches the reference statistics of FID."""
     loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
     record, samples = {}, None
     if settings["enable_loss"]:
@@ -127,8 +146,6 @@ def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False,
         record.update(likelihood(setup, params, bpd_rng, settings, progress))
         record["likelihood_time_s"] = time.time() - start
     if settings["enable_sampling"]:
-        start = time.time()
-        samples, nfe = draw_samples(setup, params, sample_rng, settings["num_samples"], settings["batch_size"])
-        record.update({"sample_nfe": nfe, "sample_time_s": time.time() - start, "num_samples": len(samples)})
-        record.update(sample_quality(setup, samples, workdir, progress))
+        sampled, samples = draw_and_score(setup, params, sample_rng, settings, progress, workdir)
+        record.update(sampled)
     return record, samples

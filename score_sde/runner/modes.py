@@ -38,8 +38,8 @@ def _checkpoint_step(checkpointer: Checkpointer, config, number: int) -> int:
     return step
 
 
-def _load(setup: Setup, workdir: Path, number: int):
-    """(EMA parameters, step, label) of checkpoint `number` of `workdir`."""
+def load_params(setup: Setup, workdir: Path, number: int):
+    """(EMA parameters, step, label) of checkpoint `number` of `workdir` (-1: the newest)."""
     checkpointer = Checkpointer(workdir)
     step = _checkpoint_step(checkpointer, setup.config, number)
     state = checkpointer.restore(step, setup.abstract_state())
@@ -56,7 +56,7 @@ def sample(config, workdir, progress: bool = True) -> dict:
     setup = build(config)
     task = check_task(config, setup.data.image, setup.data.event_shape[-1])
     workdir = Path(workdir)
-    params, step, label = _load(setup, workdir, int(config.eval.get("ckpt", -1)))
+    params, step, label = load_params(setup, Path(workdir), int(config.eval.get("ckpt", -1)))
     folder = workdir / "samples" / label
     rng = jax.random.PRNGKey(int(config.seed) + 3)
     if task != "generate":
@@ -78,7 +78,7 @@ def compute_likelihood(config, workdir, progress: bool = True) -> dict:
     <workdir>/likelihood/<step_k>.json."""
     setup = build(config)
     workdir = Path(workdir)
-    params, step, label = _load(setup, workdir, int(config.eval.get("ckpt", -1)))
+    params, step, label = load_params(setup, Path(workdir), int(config.eval.get("ckpt", -1)))
     record = {"step": step, **likelihood(setup, params, jax.random.PRNGKey(int(config.seed) + 4),
                                          eval_settings(config), progress)}
     if jax.process_index() == 0:

@@ -1,6 +1,7 @@
 """Jitted sampling from a run's network, sharded over the batch, with outputs for people."""
 
 from pathlib import Path
+from typing import Iterator
 
 import jax
 import numpy as np
@@ -23,23 +24,31 @@ def make_sample_fn(setup: Setup, num_samples: int):
     return jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
 
 
-def draw_samples(setup: Setup, params, rng, num_samples: int, batch_size: int) -> tuple[np.ndarray, int]:
-    """num_samples samples as numpy, drawn in batches of `batch_size` (batch i uses fold_in(rng, i))."""
+def sample_batches(setup: Setup, params, rng, num_samples: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
+    """Yields (samples as numpy, nfe) batch by batch, num_samples in all (the last batch is cut);
+    batch i uses fold_in(rng, i)."""
     sample = make_sample_fn(setup, batch_size)
-    parts, nfe = [], 0
     for i in range(-(-num_samples // batch_size)):
         x, nfe = sample(params, jax.random.fold_in(rng, i))
-        parts.append(to_host(x))
-    return np.concatenate(parts)[:num_samples], int(nfe)
+        yield to_host(x)[: num_samples - i * batch_size], int(nfe)
+
+
+def draw_samples(setup: Setup, params, rng, num_samples: int, batch_size: int) -> tuple[np.ndarray, int]:
+    """num_samples samples as one numpy array (see sample_batches) and the nfe per batch."""
+    parts, nfe = [], 0
+    for x, nfe in sample_batches(setup, params, rng, num_samples, batch_size):
+        parts.append(x)
+    return np.concatenate(parts), nfe
 
 
 def write_samples(setup: Setup, folder: Path, samples: np.ndarray, title: str, grid_size: int = 64) -> None:
-    """samples.npz (model-range floats, and uint8 images for image data) and a PNG to look at."""
+    """samples.npz and a PNG to look at: for image data uint8 `images` (given as uint8 pixels or
+    model-range floats), for 2-D data the `samples` beside fresh `data`."""
     folder = Path(folder)
     data = setup.data
     if data.image:
-        pixels = to_uint8(samples, centered=data.centered)
-        write_npz_atomic(folder / "samples.npz", samples=samples, images=pixels)
+        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=data.centered)
+        write_npz_atomic(folder / "samples.npz", images=pixels)
         scale = max(1, 128 // pixels.shape[1])
         image_grid_png(folder / "samples.png", pixels[:grid_size], scale=scale)
     else:
