@@ -36,7 +36,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
     # --mode sample: "generate", or "inpaint", "colorize", "interpolate" real images
     sampling.task = "generate"
     sampling.inputs = ""  # the images to steer from: "" (the eval split) or a folder of images
-    sampling.mask = "right_half"  # inpainting: known region, a built-in name or a PNG (white = known)
+    sampling.mask = "right_half"  # inpainting: the region to generate, or a PNG (white = known)
     sampling.interpolation_points = 8  # per interpolation, endpoints included
     sampling.snr = 0.16
 

@@ -5,8 +5,8 @@ config.sampling.task: "generate" (plain sampling), "inpaint", "colorize" or "int
 config.sampling.inputs: "" for the eval split of the run's dataset, else a folder of images
   (read with the dataset's size and channels); the first config.eval.num_samples are used
   (interpolation: consecutive pairs).
-config.sampling.mask: inpainting's known region, a built-in name (MASKS) or a PNG file whose
-  white pixels (>= 128) are known.
+config.sampling.mask: what inpainting fills in, a built-in name (MASKS: the region that is
+  generated, the rest being known) or a PNG file whose white pixels (>= 128) are known.
 config.sampling.interpolation_points: points per interpolation, endpoints included.
 Inpainting and colorization use the PC settings of config.sampling (predictor, corrector, snr,
 n_steps_each, num_steps); interpolation uses its ODE settings (ode_solver, rtol, atol).
@@ -47,7 +47,8 @@ def check_task(config, image: bool, num_channels: int) -> str:
 
 
 def make_mask(spec: str, image_size: int) -> np.ndarray:
-    """(1, H, W, 1) float mask, 1 where pixels are known, from a built-in name or a PNG file."""
+    """(1, H, W, 1) float mask, 1 where pixels are known, from a built-in name (the region to
+    generate) or a PNG file (white = known)."""
     size = image_size
     rows, cols = np.mgrid[:size, :size]
     half = size // 2
@@ -83,46 +84,54 @@ def _pc_settings(sampling) -> dict:
                 eps=float(sampling.get("eps", 1e-3)), denoise=bool(sampling.get("noise_removal", True)))
 
 
+def _interpolate(setup: Setup, params, pixels: np.ndarray, x):
+    """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
+    sampling, centered = setup.config.sampling, setup.data.centered
+    path, nfe = interpolate(setup.sde, setup.score_fn(params), x[0::2], x[1::2],
+                            int(sampling.get("interpolation_points", 8)),
+                            solver=sampling.get("ode_solver", "tsit5"), rtol=float(sampling.get("rtol", 1e-5)),
+                            atol=float(sampling.get("atol", 1e-5)), eps=float(sampling.get("eps", 1e-3)),
+                            num_steps=int(sampling.get("ode_num_steps", 0)) or None)
+    path = to_host(path)
+    strips = np.concatenate([pixels[0::2, None], to_uint8(path, centered=centered), pixels[1::2, None]], axis=1)
+    error = float(np.max(np.abs(path[:, [0, -1]] - np.stack([x[0::2], x[1::2]], 1))))
+    return strips, {"inputs": pixels, "interpolation": path}, {"nfe": int(nfe), "endpoint_reconstruction_max_error": error}
+
+
+def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
+    """Panels (N, 3, H, W, C) of input | condition | result for inpaint or colorize, outputs, figures."""
+    config, count = setup.config, len(pixels)
+    score_fn = setup.sampling_score_fn(params, count)
+    if task == "inpaint":
+        mask = make_mask(str(config.sampling.get("mask", "right_half")), int(config.data.image_size))
+        result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **_pc_settings(config.sampling))
+        shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
+        outputs = {"inputs": pixels, "mask": mask}
+    else:
+        result, nfe = sample_colorize(rng, setup.sde, score_fn, x, **_pc_settings(config.sampling))
+        shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
+        outputs = {"inputs": pixels}
+    outputs["samples"] = to_host(result)  # model range
+    outputs["results"] = to_uint8(outputs["samples"], centered=setup.data.centered)
+    return np.stack([pixels, shown, outputs["results"]], axis=1), outputs, {"nfe": int(nfe)}
+
+
 def run_task(setup: Setup, params, rng, task: str, folder: Path) -> dict:
     """Runs inpaint / colorize / interpolate on the configured inputs, writes <folder>/<task>.png
     (rows of input | condition | result, or interpolation strips) and <task>.npz; returns figures."""
     config = setup.config
-    centered = setup.data.centered
     count = int(config.eval.num_samples) if task != "interpolate" else 2 * max(1, int(config.eval.num_samples) // 2)
     pixels = load_inputs(config, count)
-    x = to_model_input(jax.random.PRNGKey(0), jnp.asarray(pixels), centered=centered, uniform_dequantization=False,
-                       random_flip=False)
+    x = to_model_input(jax.random.PRNGKey(0), jnp.asarray(pixels), centered=setup.data.centered,
+                       uniform_dequantization=False, random_flip=False)
     if task == "interpolate":
-        sampling = config.sampling
-        path, nfe = interpolate(setup.sde, setup.score_fn(params), x[0::2], x[1::2],
-                                int(sampling.get("interpolation_points", 8)),
-                                solver=sampling.get("ode_solver", "tsit5"), rtol=float(sampling.get("rtol", 1e-5)),
-                                atol=float(sampling.get("atol", 1e-5)), eps=float(sampling.get("eps", 1e-3)),
-                                num_steps=int(sampling.get("ode_num_steps", 0)) or None)
-        path = to_host(path)
-        strips = np.concatenate([pixels[0::2, None], to_uint8(path, centered=centered), pixels[1::2, None]], axis=1)
-        columns = strips.shape[1]
-        rows = strips.reshape(-1, *strips.shape[2:])
-        outputs = {"inputs": pixels, "interpolation": path}
-        error = float(np.max(np.abs(path[:, [0, -1]] - np.stack([x[0::2], x[1::2]], 1))))
-        figures = {"nfe": int(nfe), "endpoint_reconstruction_max_error": error}
+        panels, outputs, figures = _interpolate(setup, params, pixels, x)
+        columns = panels.shape[1]
     else:
-        score_fn = setup.sampling_score_fn(params, count)
-        if task == "inpaint":
-            mask = make_mask(str(config.sampling.get("mask", "right_half")), int(config.data.image_size))
-            result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **_pc_settings(config.sampling))
-            shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
-            outputs = {"inputs": pixels, "mask": mask}
-        else:
-            result, nfe = sample_colorize(rng, setup.sde, score_fn, x, **_pc_settings(config.sampling))
-            shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
-            outputs = {"inputs": pixels}
-        outputs["samples"] = to_host(result)  # model range
-        result = outputs["results"] = to_uint8(outputs["samples"], centered=centered)
-        rows = np.stack([pixels, shown, result], axis=1).reshape(-1, *pixels.shape[1:])
+        panels, outputs, figures = _fill_in(setup, params, rng, task, pixels, x)
         columns = 3 * min(4, count)
-        figures = {"nfe": int(nfe)}
     if jax.process_index() == 0:
         write_npz_atomic(folder / f"{task}.npz", **outputs)
-        image_grid_png(folder / f"{task}.png", rows, columns=columns, scale=max(1, 64 // pixels.shape[1]))
+        image_grid_png(folder / f"{task}.png", panels.reshape(-1, *pixels.shape[1:]), columns=columns,
+                       scale=max(1, 64 // pixels.shape[1]))
     return {"task": task, "count": count, **figures}
