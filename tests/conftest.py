@@ -21,3 +21,12 @@ def fast_compiles():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", previous)
+
+
+# The end-to-end runner tests take 30-90 s each; started first, they overlap with the many short
+# tests on the other worker instead of running alone at the end.
+LONG_RUNNING_FILES = ("test_runner.py", "test_main.py", "test_controllable_runner.py", "test_evaluation.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in LONG_RUNNING_FILES)  # stable: file order kept otherwise

@@ -9,7 +9,7 @@ from score_sde.sampling import interpolate, slerp
 from score_sde.sampling.inpaint import COLOR_BASIS, sample_colorize, sample_inpaint
 from score_sde.sde import VESDE, VPSDE
 
-N = 3000
+N = 2000
 KNOWN_FIRST = np.array([True, False])
 
 

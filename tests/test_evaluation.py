@@ -9,7 +9,7 @@ import scipy.linalg
 
 from score_sde.datasets import get_image_source
 from score_sde.evaluation import digits
-from score_sde.evaluation.inception import InceptionV3, load_inception_params, params_from_state_dict
+from score_sde.evaluation.inception import InceptionV3, inception_apply, load_inception_params, params_from_state_dict
 from score_sde.evaluation.metrics import (finalize_inception_score, finalize_statistics, frechet_distance,
                                           init_inception_score, init_statistics, kernel_inception_distance,
                                           load_statistics, save_statistics, sqrtm_psd, update_inception_score,
@@ -133,29 +133,6 @@ def _torch_style_state_dict(rng):
     return state
 
 
-def test_inception_runs_at_the_real_input_size_and_checks_its_weights(tmp_path, fast_compiles):
-    state = _torch_style_state_dict(np.random.default_rng(5))
-    assert len(state) == 94 * 5 + 2 and "Mixed_7c.branch_pool.bn.running_var" in state  # 94 conv+bn blocks, fc
-    np.savez(tmp_path / "inception.npz", **state)
-    params = load_inception_params(tmp_path / "inception.npz")
-    np.testing.assert_array_equal(params["Conv2d_1a_3x3"]["conv"]["kernel"],
-                                  np.transpose(state["Conv2d_1a_3x3.conv.weight"], (2, 3, 1, 0)))
-    images = jax.random.uniform(jax.random.PRNGKey(0), (3, 32, 32, 3))
-    features, logits = jax.jit(InceptionV3().apply)({"params": params}, images)
-    assert features.shape == (3, 2048) and logits.shape == (3, 1008)
-    assert np.all(np.isfinite(features)) and np.all(np.asarray(features) >= 0)  # pool3 follows a ReLU
-    assert np.abs(np.asarray(features[0] - features[1])).max() > 0  # the input reaches the features
-
-    state["Mixed_6b.branch7x7_2.conv.weight"] = state["Mixed_6b.branch7x7_2.conv.weight"][:, :, :, :3]
-    with pytest.raises(ValueError, match="Mixed_6b.branch7x7_2.conv.weight"):
-        params_from_state_dict(state, "bad.npz")
-    del state["fc.bias"], state["Mixed_6b.branch7x7_2.conv.weight"]
-    with pytest.raises(ValueError, match="tensors missing"):
-        params_from_state_dict(state, "partial.npz")
-    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
-        load_inception_params(tmp_path / "nowhere.npz")
-
-
 def test_the_shipped_digits_classifier_recognises_held_out_digits():
     assert digits.accuracy(digits.load_classifier(), "test") >= 0.98
 
@@ -172,25 +149,47 @@ def test_fd_digits_ranks_real_digits_below_model_samples_below_noise():
     assert digits.digit_metrics(noise, params)["digit_classes_covered"] < 10
 
 
-def test_fid_stats_mode_and_the_runner_figures(tmp_path, fast_compiles):
-    """--mode fid_stats caches the dataset's statistics; the same images then score FID ~ 0 and
-    other images do not; digits runs also get FD-digits."""
-    np.savez(tmp_path / "inception.npz", **_torch_style_state_dict(np.random.default_rng(7)))
+def test_inception_runs_at_the_real_input_size_and_checks_its_weights(tmp_path, fast_compiles):
+    """The loader maps pytorch-fid's names and layouts and checks every tensor; the network gives
+    (N, 2048) features and (N, 1008) logits at 299 x 299. Then --mode fid_stats caches a dataset's
+    statistics, the same images score FID ~ 0 and others do not, and digits runs get FD-digits.
+    (One test: the Inception compilation is its cost.)"""
+    state = _torch_style_state_dict(np.random.default_rng(5))
+    assert len(state) == 94 * 5 + 2 and "Mixed_7c.branch_pool.bn.running_var" in state  # 94 conv+bn blocks, fc
+    np.savez(tmp_path / "inception.npz", **state)
+    params = load_inception_params(tmp_path / "inception.npz")
+    np.testing.assert_array_equal(params["Conv2d_1a_3x3"]["conv"]["kernel"],
+                                  np.transpose(state["Conv2d_1a_3x3.conv.weight"], (2, 3, 1, 0)))
+    images = jax.random.uniform(jax.random.PRNGKey(0), (4, 8, 8, 1))  # the digits' shape: one compilation
+    features, logits = inception_apply(params, images)
+    assert features.shape == (4, 2048) and logits.shape == (4, 1008)
+    assert np.all(np.isfinite(features)) and np.all(np.asarray(features) >= 0)  # pool3 follows a ReLU
+    assert np.abs(np.asarray(features[0] - features[1])).max() > 0  # the input reaches the features
+
     config = tiny_image_config()
     evaluation = config.eval
     evaluation.inception_weights, evaluation.fid_split = str(tmp_path / "inception.npz"), "test"
-    evaluation.num_fid_examples, evaluation.batch_size, evaluation.num_kid_features = 8, 4, 8
+    evaluation.num_fid_examples, evaluation.batch_size, evaluation.num_kid_features = 4, 4, 4
     record = fid_stats(config, tmp_path)
-    assert record["examples"] == 8 and Path(record["path"]) == reference_statistics_path(config, tmp_path)
+    assert record["examples"] == 4 and Path(record["path"]) == reference_statistics_path(config, tmp_path)
     with np.load(record["path"]) as stats:
         assert stats["mu"].shape == (2048,) and stats["sigma"].shape == (2048, 2048)
-        assert stats["kid_features"].shape == (8, 2048)
-    test_digits = get_image_source(config, "eval").get(np.arange(8))[0]
+        assert stats["kid_features"].shape == (4, 2048)
+    test_digits = get_image_source(config, "eval").get(np.arange(4))[0]
     same = image_quality(config, tmp_path, test_digits)
     other = image_quality(config, tmp_path, 255 - test_digits)
     assert other["fid"] > 0 and abs(same["fid"]) < 1e-4 * other["fid"]
     assert other["kid"] > 0 and abs(same["kid"]) < 0.1 * other["kid"]
     assert {"fd_digits", "digit_classes_covered", "inception_score", "inception_score_std"} <= set(same)
+
+    state["Mixed_6b.branch7x7_2.conv.weight"] = state["Mixed_6b.branch7x7_2.conv.weight"][:, :, :, :3]
+    with pytest.raises(ValueError, match="Mixed_6b.branch7x7_2.conv.weight"):
+        params_from_state_dict(state, "bad.npz")
+    del state["fc.bias"], state["Mixed_6b.branch7x7_2.conv.weight"]
+    with pytest.raises(ValueError, match="tensors missing"):
+        params_from_state_dict(state, "partial.npz")
+    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
+        load_inception_params(tmp_path / "nowhere.npz")
     evaluation.inception_weights = ""
     with pytest.raises(ValueError, match="inception_weights"):
         fid_stats(config, tmp_path)

@@ -178,18 +178,20 @@ def test_sampling_score_of_a_class_conditional_network_is_the_guided_score(fast_
     config = tiny_image_config()
     config.sampling.class_label, config.sampling.guidance_scale = 3, 1.5
     setup = build(config)
-    leaves, tree = jax.tree.flatten(setup.init_state().params)
+    leaves, tree = jax.tree.flatten(setup.abstract_state().params)
     keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))  # random weights: every input matters
     params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
     x, t = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 1)), jnp.full((4,), 0.5)
-    score = lambda label: np.asarray(setup.score_fn(params, jnp.full((4,), label))(x, t))
-    guided = np.asarray(setup.sampling_score_fn(params, 4)(x, t))
+    scores = jax.jit(lambda labels: setup.score_fn(params, labels)(x, t))
+    score = lambda label: np.asarray(scores(jnp.full((4,), label)))
+    guided = np.asarray(jax.jit(lambda: setup.sampling_score_fn(params, 4)(x, t))())
     np.testing.assert_allclose(guided, 2.5 * score(3) - 1.5 * score(10), rtol=1e-4, atol=1e-4)
     assert np.abs(score(3) - score(7)).max() > 1e-2
-    np.testing.assert_allclose(np.asarray(setup.score_fn(params)(x, t)), score(10))  # no labels: unconditional
+    unconditional = jax.jit(lambda: setup.score_fn(params)(x, t))()
+    np.testing.assert_allclose(np.asarray(unconditional), score(10), rtol=1e-6, atol=1e-6)  # no labels: the null label
     config.sampling.guidance_scale, config.sampling.class_label = 0.0, -1
-    cycling = np.asarray(build(config).sampling_score_fn(params, 4)(x, t))
-    np.testing.assert_allclose(cycling[2], np.asarray(setup.score_fn(params, jnp.full((4,), 2))(x, t))[2], rtol=1e-5)
+    cycling = np.asarray(jax.jit(lambda: build(config).sampling_score_fn(params, 4)(x, t))())
+    np.testing.assert_allclose(cycling[2], score(2)[2], rtol=1e-5)  # class_label -1: classes in turn
 
 
 def test_label_dropout_replaces_labels_by_the_null_label_at_its_rate():

@@ -19,7 +19,7 @@ N_SAMPLES = 10000
     [
         lambda rng, sde, score, shape: sample_pc(rng, sde, score, shape),
         lambda rng, sde, score, shape: sample_ode(rng, sde, score, shape),
-        lambda rng, sde, score, shape: sample_sde(rng, sde, score, shape, num_steps=500),
+        lambda rng, sde, score, shape: sample_sde(rng, sde, score, shape, num_steps=1000),
     ],
     ids=["pc", "ode", "sde"],
 )

@@ -167,6 +167,12 @@ class InceptionV3(nn.Module):
         return features, nn.Dense(NUM_LOGITS, name="fc")(features)
 
 
+@jax.jit
+def inception_apply(params: dict, images: Array) -> tuple[Array, Array]:
+    """(pool3 features (B, 2048), logits (B, 1008)) of images (B, H, W, C) in [0, 1], jitted."""
+    return InceptionV3().apply({"params": params}, images)
+
+
 def _flax_path(torch_key: str) -> tuple[str, ...]:
     """'Mixed_5b.branch1x1.conv.weight' -> ('Mixed_5b', 'branch1x1', 'conv', 'kernel');
     '...bn.running_mean' -> (..., 'bn_running_mean'); 'fc.weight' -> ('fc', 'kernel')."""

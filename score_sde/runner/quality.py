@@ -18,18 +18,13 @@ from tqdm import tqdm
 
 from score_sde.datasets import get_image_source
 from score_sde.evaluation import digits
-from score_sde.evaluation.inception import FEATURE_DIM, NUM_LOGITS, InceptionV3, load_inception_params
+from score_sde.evaluation.inception import FEATURE_DIM, NUM_LOGITS, inception_apply, load_inception_params
 from score_sde.evaluation.metrics import (finalize_inception_score, finalize_statistics, frechet_distance,
                                           init_inception_score, init_statistics, kernel_inception_distance,
                                           load_statistics, save_statistics, update_inception_score,
                                           update_statistics)
 
 logger = logging.getLogger(__name__)
-
-
-@jax.jit
-def _inception_apply(params, images):
-    return InceptionV3().apply({"params": params}, images)
 
 
 def _unit_range(pixels: np.ndarray) -> np.ndarray:
@@ -52,7 +47,7 @@ class InceptionAccumulator:
             batch = _unit_range(pixels[start: start + self.batch_size])
             count = len(batch)
             padded = np.concatenate([batch, np.zeros((self.batch_size - count, *batch.shape[1:]), np.float32)])
-            features, logits = _inception_apply(self.params, jnp.asarray(padded))
+            features, logits = inception_apply(self.params, jnp.asarray(padded))
             features, logits = features[:count], logits[:count]
             self.stats = update_statistics(self.stats, features)
             split = (self.seen + jnp.arange(count)) * self.score["count"].shape[0] // self.total
