@@ -34,7 +34,7 @@ def test_the_oracle_conditional_is_gaussian_conditioning():
     np.testing.assert_allclose(near.std(), np.std(exact), atol=0.05)
 
 
-@pytest.mark.parametrize("sde", [VPSDE(), VESDE()], ids=["vp", "ve"])
+@pytest.mark.parametrize("sde", [VPSDE(), pytest.param(VESDE(), marks=pytest.mark.slow)], ids=["vp", "ve"])
 def test_inpainting_keeps_the_known_and_samples_the_exact_conditional(sde):
     """Reference PC inpainting (reverse diffusion + Langevin) with the exact score: the known
     coordinate is the data bit for bit; the unknown one follows the closed-form conditional."""
@@ -46,6 +46,7 @@ def test_inpainting_keeps_the_known_and_samples_the_exact_conditional(sde):
     _conditional_check(np.asarray(x[:, 1:]), oracle.conditional(KNOWN_FIRST, data[0]))
 
 
+@pytest.mark.slow
 def test_inpainting_without_the_corrector_is_biased():
     """The replacement alone lets the unknown coordinate commit to a mode before the known one
     is informative; the Langevin corrector is what pulls it to the conditional (documented)."""

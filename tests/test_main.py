@@ -16,7 +16,10 @@ from score_sde.sde import VPSDE
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_cli_trains_samples_and_writes_the_workdir(tmp_path):
+    """The CLI end to end on a short toy run (about 40 s; the default run launches the CLI in the
+    resume and multi-device tests of test_runner.py)."""
     workdir = tmp_path / "toy"
     command = [
         sys.executable, "-m", "experiments.main", "--config", "configs/toy2d.py", "--workdir", str(workdir),
