@@ -25,7 +25,7 @@ from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
 from score_sde.plotting import image_grid_png
 from score_sde.runner.setup import Setup
-from score_sde.sampling import interpolate, sample_colorize, sample_inpaint
+from score_sde.sampling import interpolate, ode_settings, pc_settings, sample_colorize, sample_inpaint
 
 TASKS = ("generate", "inpaint", "colorize", "interpolate")
 MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checkerboard")
@@ -78,20 +78,11 @@ def load_inputs(config, count: int) -> np.ndarray:
     return source.get(np.arange(count))[0]
 
 
-def _pc_settings(sampling) -> dict:
-    return dict(predictor=sampling.predictor, corrector=sampling.corrector, snr=float(sampling.snr),
-                n_steps_each=int(sampling.n_steps_each), num_steps=int(sampling.get("num_steps", 0)) or None,
-                eps=float(sampling.get("eps", 1e-3)), denoise=bool(sampling.get("noise_removal", True)))
-
-
 def _interpolate(setup: Setup, params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
     sampling, centered = setup.config.sampling, setup.data.centered
     path, nfe = interpolate(setup.sde, setup.score_fn(params), x[0::2], x[1::2],
-                            int(sampling.get("interpolation_points", 8)),
-                            solver=sampling.get("ode_solver", "tsit5"), rtol=float(sampling.get("rtol", 1e-5)),
-                            atol=float(sampling.get("atol", 1e-5)), eps=float(sampling.get("eps", 1e-3)),
-                            num_steps=int(sampling.get("ode_num_steps", 0)) or None)
+                            int(sampling.get("interpolation_points", 8)), **ode_settings(sampling))
     path = to_host(path)
     strips = np.concatenate([pixels[0::2, None], to_uint8(path, centered=centered), pixels[1::2, None]], axis=1)
     error = float(np.max(np.abs(path[:, [0, -1]] - np.stack([x[0::2], x[1::2]], 1))))
@@ -104,11 +95,11 @@ def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
     score_fn = setup.sampling_score_fn(params, count)
     if task == "inpaint":
         mask = make_mask(str(config.sampling.get("mask", "right_half")), int(config.data.image_size))
-        result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **_pc_settings(config.sampling))
+        result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **pc_settings(config.sampling))
         shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
         outputs = {"inputs": pixels, "mask": mask}
     else:
-        result, nfe = sample_colorize(rng, setup.sde, score_fn, x, **_pc_settings(config.sampling))
+        result, nfe = sample_colorize(rng, setup.sde, score_fn, x, **pc_settings(config.sampling))
         shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
         outputs = {"inputs": pixels}
     outputs["samples"] = to_host(result)  # model range

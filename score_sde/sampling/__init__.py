@@ -13,11 +13,30 @@ from score_sde.sampling.pc import CORRECTORS, PREDICTORS, sample_pc
 from score_sde.sampling.schedules import SCHEDULES
 from score_sde.sampling.sde_solve import SDE_SOLVERS, sample_sde
 
-__all__ = ["get_sampler", "sample_ddim", "sample_heun", "sample_dpm_solver", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "sample_inpaint",
+__all__ = ["get_sampler", "sample_ddim", "sample_heun", "sample_dpm_solver", "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "sample_inpaint", "pc_settings", "ode_settings",
            "sample_colorize", "interpolate", "slerp", "PREDICTORS", "CORRECTORS", "SDE_SOLVERS"]
 
 
 SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver")
+
+
+def pc_settings(sampling) -> dict:
+    """The predictor-corrector keyword arguments of `config.sampling`, names checked
+    (for sample_pc, sample_inpaint and sample_colorize)."""
+    PREDICTORS.get(sampling.predictor, "config.sampling.predictor")
+    CORRECTORS.get(sampling.corrector, "config.sampling.corrector")
+    return dict(predictor=sampling.predictor, corrector=sampling.corrector, snr=float(sampling.snr),
+                n_steps_each=int(sampling.n_steps_each), num_steps=int(sampling.get("num_steps", 0)) or None,
+                eps=float(sampling.get("eps", 1e-3)), denoise=bool(sampling.get("noise_removal", True)))
+
+
+def ode_settings(sampling) -> dict:
+    """The probability-flow ODE keyword arguments of `config.sampling`, solver checked
+    (for sample_ode, encode, decode and interpolate)."""
+    solver = sampling.get("ode_solver", "tsit5")
+    ODE_SOLVERS.get(solver, "config.sampling.ode_solver")
+    return dict(solver=solver, rtol=float(sampling.get("rtol", 1e-5)), atol=float(sampling.get("atol", 1e-5)),
+                eps=float(sampling.get("eps", 1e-3)), num_steps=int(sampling.get("ode_num_steps", 0)) or None)
 
 
 def get_sampler(config, sde):
@@ -43,18 +62,11 @@ def get_sampler(config, sde):
         if sampling.get("probability_flow", False):
             raise ValueError("config.sampling.probability_flow=True: use config.sampling.method='ode' to sample the "
                              "probability-flow ODE")
-        PREDICTORS.get(sampling.predictor, "config.sampling.predictor")
-        CORRECTORS.get(sampling.corrector, "config.sampling.corrector")
-        return lambda rng, score_fn, shape: sample_pc(
-            rng, sde, score_fn, shape, predictor=sampling.predictor, corrector=sampling.corrector,
-            snr=float(sampling.snr), n_steps_each=int(sampling.n_steps_each), num_steps=num_steps,
-            eps=eps, denoise=denoise)
+        settings = pc_settings(sampling)
+        return lambda rng, score_fn, shape: sample_pc(rng, sde, score_fn, shape, **settings)
     if method == "ode":
-        solver, ode_steps = sampling.get("ode_solver", "tsit5"), int(sampling.get("ode_num_steps", 0)) or None
-        ODE_SOLVERS.get(solver, "config.sampling.ode_solver")
-        return lambda rng, score_fn, shape: sample_ode(
-            rng, sde, score_fn, shape, solver=solver, rtol=float(sampling.get("rtol", 1e-5)),
-            atol=float(sampling.get("atol", 1e-5)), eps=eps, denoise=denoise, num_steps=ode_steps)
+        settings = ode_settings(sampling)
+        return lambda rng, score_fn, shape: sample_ode(rng, sde, score_fn, shape, denoise=denoise, **settings)
     if method == "sde":
         solver = sampling.get("sde_solver", "euler_maruyama")
         SDE_SOLVERS.get(solver, "config.sampling.sde_solver")
