@@ -19,6 +19,8 @@ run: $(STAMP)
 	$(VENV)/bin/python -m experiments.main --config $(CONFIG) --workdir $(WORKDIR)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 test-slow: $(STAMP)

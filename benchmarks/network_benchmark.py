@@ -58,12 +58,24 @@ def main() -> None:
     gradient = jax.jit(jax.grad(loss))
     forward_s, forward_first = _median(lambda: forward(params, x, cond), args.repeats)
     grad_s, grad_first = _median(lambda: gradient(params, x, cond, rng), args.repeats)
-    print(json.dumps({
-        "device": str(jax.devices()[0]), "model": args.model, "deep": args.deep, "dtype": args.dtype,
-        "batch": args.batch, "parameters": sum(p.size for p in jax.tree.leaves(params)),
-        "forward_ms": 1e3 * forward_s, "forward_images_per_s": args.batch / forward_s,
-        "forward_compile_s": forward_first, "gradient_ms": 1e3 * grad_s, "gradient_compile_s": grad_first,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": str(jax.devices()[0]),
+                "model": args.model,
+                "deep": args.deep,
+                "dtype": args.dtype,
+                "batch": args.batch,
+                "parameters": sum(p.size for p in jax.tree.leaves(params)),
+                "forward_ms": 1e3 * forward_s,
+                "forward_images_per_s": args.batch / forward_s,
+                "forward_compile_s": forward_first,
+                "gradient_ms": 1e3 * grad_s,
+                "gradient_compile_s": grad_first,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,31 +15,27 @@ beta_max steps on VP) is left empty.
 """
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
 
 import jax
-import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from score_sde.files import write_bytes_atomic  # noqa: E402
-from score_sde.mmd import mmd_squared  # noqa: E402
-from score_sde.oracle import example_mixture  # noqa: E402
-from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun, sample_pc, sample_sde  # noqa: E402
-from score_sde.sde import SDES  # noqa: E402
+from score_sde.evaluation.mmd import mmd_squared
+from score_sde.oracle import example_mixture
+from score_sde.plotting import figure_png
+from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun, sample_pc, sample_sde
+from score_sde.sde import SDES
 
 BUDGETS = (5, 10, 20, 35, 50, 100, 1000)
 
 # name -> (budget -> run(rng, sde, score, shape)); each run spends at most `budget` evaluations
 SAMPLERS = {
-    "ddim": lambda n: lambda r, s, f, shape: sample_ddim(r, s, f, shape, num_steps=n),
+    "ddim": lambda n: lambda r, s, f, shape: sample_ddim(r, s, f, shape, num_steps=n, denoise=False),
     "heun (edm)": lambda n: lambda r, s, f, shape: sample_heun(r, s, f, shape, num_steps=(n - 1) // 2),
-    "dpm-solver++(2m)": lambda n: lambda r, s, f, shape: sample_dpm_solver(r, s, f, shape, num_steps=n),
+    "dpm-solver++(2m)": lambda n: lambda r, s, f, shape: sample_dpm_solver(r, s, f, shape, num_steps=n, denoise=False),
     "pc (reverse diffusion)": lambda n: lambda r, s, f, shape: sample_pc(r, s, f, shape, corrector="none", num_steps=n),
     "reverse sde (euler-maruyama)": lambda n: lambda r, s, f, shape: sample_sde(r, s, f, shape, num_steps=n - 1),
 }
@@ -47,7 +43,7 @@ SAMPLERS = {
 
 def oracle_problem(sde_name: str, samples: int):
     """(sde, score_fn, quality(samples) -> float, metric name, floor) for the analytic mixture."""
-    sde = SDES.get(sde_name)()
+    sde = SDES.get(sde_name, "--sde")()
     oracle = example_mixture(sde)
     exact, _ = oracle.sample(jax.random.PRNGKey(100), samples)
     floor = float(mmd_squared(oracle.sample(jax.random.PRNGKey(101), samples)[0], exact))
@@ -57,11 +53,11 @@ def oracle_problem(sde_name: str, samples: int):
 def checkpoint_problem(config_path: str, workdir: str, samples: int):
     """The same for the newest checkpoint of a run: its EMA score and the run's quality figure."""
     from benchmarks.train_benchmark import load_config
-    from score_sde.runner.evaluate import sample_quality
     from score_sde.runner.modes import load_params
     from score_sde.runner.setup import build
+    from score_sde.runner.state_evaluation import sample_quality
 
-    setup = build(load_config(config_path))
+    setup = build(load_config(config_path), with_data=False)
     params, step, _ = load_params(setup, Path(workdir), -1)
     print(f"checkpoint of step {step} from {workdir}")
     figures = ("fid", "fd_digits", "mmd2_samples_vs_data")
@@ -70,9 +66,9 @@ def checkpoint_problem(config_path: str, workdir: str, samples: int):
         record = sample_quality(setup, np.asarray(x), workdir)
         return float(next(record[name] for name in figures if name in record))
 
-    probe = sample_quality(setup, np.zeros((4, *setup.data.event_shape), np.float32), workdir)
+    probe = sample_quality(setup, np.zeros((4, *setup.event_shape), np.float32), workdir)
     metric = next(name for name in figures if name in probe)
-    return setup.sde, setup.score_fn(params), quality, metric, None, (samples, *setup.data.event_shape)
+    return setup.sde, setup.score_fn(params), quality, metric, None, (samples, *setup.event_shape)
 
 
 def main() -> None:
@@ -110,10 +106,13 @@ def main() -> None:
     print(f"{metric} by NFE budget ({source}, {args.samples} samples{floor_text})")
     print(f"{'sampler':30s}" + "".join(f"{b:>10d}" for b in args.budgets))
     for name, row in results.items():
-        print(f"{name:30s}" + "".join(f"{row[b]['quality']:>10.3g}" if b in row else f"{'':>10s}" for b in args.budgets))
+        print(
+            f"{name:30s}" + "".join(f"{row[b]['quality']:>10.3g}" if b in row else f"{'':>10s}" for b in args.budgets)
+        )
     print(json.dumps({"source": source, "metric": metric, "samples": args.samples, "floor": floor, "results": results}))
 
-    figure, ax = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    ax = figure.subplots()
     # an MMD^2 estimate scatters around 0 at the floor (it can be negative): such points are drawn
     # at half the floor, i.e. "indistinguishable from exact samples"
     level = max(abs(floor), 1e-7) if floor is not None else None
@@ -127,9 +126,7 @@ def main() -> None:
     ax.set_title(f"sampler quality vs NFE, {source}", fontsize=9)
     ax.legend(fontsize=7)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    write_bytes_atomic(args.out, buffer.getvalue())
+    figure_png(figure, args.out)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ import numpy as np
 
 from score_sde.datasets import ArraySource, image_data
 from score_sde.parallel import to_global
-from score_sde.runner import training
+from score_sde.runner import train_loop
 from score_sde.runner.setup import Setup, build
-from score_sde.train import make_train_step
+from score_sde.train_step import make_train_step
 
 
 def load_config(path: str):
@@ -41,7 +41,7 @@ def random_images(config, count: int = 256):
 
 def measure(setup: Setup, n_jitted: int, repeats: int) -> dict:
     state = setup.init_state()
-    run, sharding = training.make_run_steps(setup)
+    run, sharding = train_loop.make_run_steps(setup)
     raw = setup.data.train_batches(0, n_jitted)
     start = time.perf_counter()
     state, metrics = run(state, to_global(raw, sharding))
@@ -55,8 +55,13 @@ def measure(setup: Setup, n_jitted: int, repeats: int) -> dict:
         times.append((time.perf_counter() - start) / n_jitted)
     step_s = statistics.median(times)
     batch = int(setup.config.training.batch_size)
-    return {"n_jitted_steps": n_jitted, "compile_s": compile_s, "step_s": step_s, "steps_per_s": 1 / step_s,
-            "examples_per_s": batch / step_s}
+    return {
+        "n_jitted_steps": n_jitted,
+        "compile_s": compile_s,
+        "step_s": step_s,
+        "steps_per_s": 1 / step_s,
+        "examples_per_s": batch / step_s,
+    }
 
 
 def main() -> None:
@@ -73,16 +78,26 @@ def main() -> None:
         config.training.batch_size = args.batch
     if args.unroll is not None:
         original = make_train_step
-        training.make_train_step = lambda *a, **k: original(*a, **{**k, "unroll": bool(args.unroll)})
+        train_loop.make_train_step = lambda *a, **k: original(*a, **{**k, "unroll": bool(args.unroll)})
     results = []
     for n in args.n_jitted_steps:
         config.training.n_jitted_steps = n
         config.training.snapshot_freq = config.training.snapshot_freq_for_preemption = n
-        data = random_images(config) if "image_size" in config.data else None
+        data = random_images(config) if config.model.name != "mlp" else None
         results.append(measure(build(config, data=data), n, args.repeats))
-    print(json.dumps({"device": str(jax.devices()[0]), "device_count": jax.device_count(), "config": args.config,
-                      "batch_size": int(config.training.batch_size), "unroll": args.unroll, "results": results},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "device": str(jax.devices()[0]),
+                "device_count": jax.device_count(),
+                "config": args.config,
+                "batch_size": int(config.training.batch_size),
+                "unroll": args.unroll,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """Command-line entry: python -m experiments.main --config configs/<name>.py --workdir <dir> --mode <mode>.
 
-Modes: train (resumes from the newest checkpoint in the workdir), eval, sample, likelihood.
+Modes: train (resumes from the newest checkpoint in the workdir), eval, sample, likelihood,
+fid_stats, and check (validates the config and builds everything but data; no workdir needed).
 Config fields can be overridden on the command line, e.g. --config.training.n_iters=1000.
 Multi-host: pass --multihost (cluster auto-detected) or the three --coordinator_address,
 --num_processes and --process_id flags on every process.
 """
 
+import difflib
 import json
 import logging
+import sys
 
 import jax
 from absl import app, flags
@@ -16,23 +19,57 @@ from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to an ml_collections config file.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and metrics.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "likelihood", "fid_stats"],
-                  "train: train (and resume); eval: evaluate snapshots; sample: draw samples (or inpaint, "
-                  "colorize, interpolate); likelihood: bits/dim; fid_stats: the dataset's Inception statistics.")
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and metrics (not needed by --mode check).")
+flags.DEFINE_enum(
+    "mode",
+    "train",
+    ["train", "eval", "sample", "likelihood", "fid_stats", "check"],
+    "train: train (and resume); eval: evaluate snapshots; sample: draw samples (or inpaint, "
+    "colorize, interpolate); likelihood: bits/dim; fid_stats: the dataset's Inception statistics; "
+    "check: validate the config and build the model, process and sampler, touching no data or files.",
+)
 flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() with the cluster auto-detected.")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for a manual multi-process launch.")
 flags.DEFINE_integer("num_processes", None, "Number of processes, for a manual multi-process launch.")
 flags.DEFINE_integer("process_id", None, "This process's index, for a manual multi-process launch.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["config"])
+
+
+def unknown_override(argv) -> str:
+    """One line naming the first --config.<field> override that the schema does not declare."""
+    from score_sde.config import base_config
+
+    for arg in argv:
+        if arg.startswith("--config."):
+            section, *rest = arg[len("--config.") :].split("=")[0].split(".")
+            node, path = base_config(), []
+            for key in [section, *rest]:
+                if not hasattr(node, "keys") or key not in node:
+                    known = sorted(node.keys()) if hasattr(node, "keys") else []
+                    close = difflib.get_close_matches(key, known, n=1)
+                    hint = f"did you mean {close[0]}? " if close else ""
+                    where = "config." + ".".join(path) if path else "config"
+                    return f"--config.{'.'.join(path + [key])} is not a setting: {hint}{where} has {tuple(known)}"
+                node, path = node[key], path + [key]
+    return "an override names a field the config does not have"
+
+
+def parse_flags(argv):
+    """absl's parsing, with an override of a field the config does not have reported in one line."""
+    try:
+        return FLAGS(argv)
+    except (AttributeError, KeyError):
+        sys.exit(f"FATAL Flags parsing error: {unknown_override(argv)}")
 
 
 def main(argv):
     del argv
     from score_sde.parallel import initialize_distributed
-    from score_sde.runner import MODES
+    from score_sde.runner import MODES, build
 
+    if FLAGS.mode != "check" and FLAGS.workdir is None:
+        raise app.UsageError(f"--mode {FLAGS.mode} needs --workdir")
     manual = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     if any(v is not None for v in manual):
         if any(v is None for v in manual):
@@ -42,12 +79,20 @@ def main(argv):
         initialize_distributed()
     absl_logging.set_verbosity(absl_logging.WARNING)  # quiets orbax's per-save INFO lines
     logging.getLogger("score_sde").setLevel(logging.INFO)
-    logging.getLogger("score_sde").info("JAX sees %d device(s) over %d process(es): %s", jax.device_count(), jax.process_count(),
-                 jax.devices()[0].platform)
+    logging.getLogger("score_sde").info(
+        "JAX sees %d device(s) over %d process(es): %s",
+        jax.device_count(),
+        jax.process_count(),
+        jax.devices()[0].platform,
+    )
+    try:
+        build(FLAGS.config, with_data=False)  # every setting checked before any work
+    except ValueError as error:  # a setting the checks refused: one line, no traceback
+        sys.exit(f"error: {error}")
     result = MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
     if jax.process_index() == 0:
         print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -1,15 +1,116 @@
-"""score_sde: score-based generative modeling with SDEs in JAX."""
+"""score_sde: score-based generative modeling with SDEs in JAX.
 
+The core: a process (`score_sde.sde`) is a Gaussian path x_t = a(t) x_0 + s(t) z with its SDE;
+a parameterisation (`score_sde.parameterization`) turns a network into the denoiser and the
+score; losses, samplers and the likelihood see only those two.
+"""
+
+from score_sde.guidance import (
+    ClassifierFreeGuidedScore,
+    ClassifierGuidedScore,
+    classifier_free_guided_score,
+    classifier_guided_score,
+)
 from score_sde.likelihood import bits_per_dim, log_likelihood
-from score_sde.losses import ddpm_loss, dsm_loss, get_loss_fn, get_score_fn, smld_loss
+from score_sde.losses import LossSettings, ddpm_loss, denoising_loss, dsm_loss, get_loss_fn, smld_loss
 from score_sde.oracle import GaussianMixture
-from score_sde.sampling import decode, encode, get_sampler, sample_ode, sample_pc, sample_sde
-from score_sde.sde import SDE, SDES, VESDE, VPSDE, ReverseSDE, SubVPSDE, get_sde
+from score_sde.parameterization import (
+    PARAMETERIZATIONS,
+    ConditionalNetworkScore,
+    DataPrediction,
+    EDMPreconditioning,
+    EpsPrediction,
+    FlowVelocity,
+    NetworkScore,
+    Parameterization,
+    ReferenceNoise,
+    ReferenceScore,
+    VPrediction,
+    get_parameterization,
+)
+from score_sde.sampling import (
+    decode,
+    encode,
+    interpolate,
+    sample_colorize,
+    sample_ddim,
+    sample_dpm_solver,
+    sample_heun,
+    sample_inpaint,
+    sample_ode,
+    sample_pc,
+    sample_sde,
+    slerp,
+)
+from score_sde.sde import (
+    SDE,
+    SDES,
+    VESDE,
+    VPSDE,
+    CosineVPSDE,
+    EDMPath,
+    GaussianPath,
+    LinearFlow,
+    ReverseSDE,
+    SubVPSDE,
+    get_sde,
+    get_timesteps,
+)
 
 __all__ = [
-    "SDE", "SDES", "VPSDE", "SubVPSDE", "VESDE", "ReverseSDE", "get_sde",
-    "dsm_loss", "ddpm_loss", "smld_loss", "get_loss_fn", "get_score_fn",
+    # processes
+    "SDE",
+    "SDES",
+    "VPSDE",
+    "SubVPSDE",
+    "VESDE",
+    "CosineVPSDE",
+    "LinearFlow",
+    "EDMPath",
+    "GaussianPath",
+    "ReverseSDE",
+    "get_sde",
+    "get_timesteps",
+    # parameterisations
+    "Parameterization",
+    "PARAMETERIZATIONS",
+    "ReferenceNoise",
+    "ReferenceScore",
+    "EpsPrediction",
+    "DataPrediction",
+    "VPrediction",
+    "FlowVelocity",
+    "EDMPreconditioning",
+    "NetworkScore",
+    "ConditionalNetworkScore",
+    "get_parameterization",
+    # losses
+    "LossSettings",
+    "denoising_loss",
+    "dsm_loss",
+    "ddpm_loss",
+    "smld_loss",
+    "get_loss_fn",
+    # samplers
+    "sample_pc",
+    "sample_ode",
+    "sample_sde",
+    "sample_ddim",
+    "sample_heun",
+    "sample_dpm_solver",
+    "encode",
+    "decode",
+    "sample_inpaint",
+    "sample_colorize",
+    "interpolate",
+    "slerp",
+    # guidance
+    "classifier_guided_score",
+    "classifier_free_guided_score",
+    "ClassifierGuidedScore",
+    "ClassifierFreeGuidedScore",
+    # likelihood and the oracle
+    "log_likelihood",
+    "bits_per_dim",
     "GaussianMixture",
-    "sample_pc", "sample_ode", "sample_sde", "encode", "decode", "get_sampler",
-    "log_likelihood", "bits_per_dim",
 ]

@@ -71,13 +71,15 @@ class Checkpointer:
         if not managers:
             raise FileNotFoundError(f"no checkpoint of step {step}; found steps {self.all_steps()}")
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), target)
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), target
+        )
         errors = []
         for manager in managers:
             where = Path(manager.directory) / str(step)
             try:
-                restored = manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+                restored = manager.restore(
+                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+                )
             except Exception as error:  # orbax raises many types for unreadable files
                 errors.append(f"{where}: {type(error).__name__}: {str(error)[:200]}")
                 continue

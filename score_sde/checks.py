@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-Array = jax.Array
+from score_sde._types import Array
+from score_sde.sde import SDE
 
 
 def check_eps(eps: float, T: float, name: str = "eps") -> None:
@@ -26,9 +27,19 @@ def check_score_fn(score_fn, shape: tuple[int, ...], dtype=jnp.float32) -> None:
     except Exception as error:  # the score function's own message is the useful part
         raise ValueError(f"score_fn(x, t) fails for x of shape {shape}: {error}") from error
     if getattr(out, "shape", None) != shape:
-        raise ValueError(
-            f"score_fn(x, t) must return an array shaped like x {shape}; got {getattr(out, 'shape', out)}"
-        )
+        raise ValueError(f"score_fn(x, t) must return an array shaped like x {shape}; got {getattr(out, 'shape', out)}")
+
+
+def check_sampler_inputs(sde, score_fn, shape, eps: float | None) -> tuple[tuple[int, ...], float]:
+    """Validates a sampler call before tracing; returns (shape as a tuple, eps), eps None being
+    the process's own smallest time `sde.eps`."""
+    if not isinstance(sde, SDE):
+        raise TypeError(f"sde must be a process of score_sde.sde (VPSDE, EDMPath, ...); got {type(sde).__name__}")
+    eps = sde.eps if eps is None else float(eps)
+    check_eps(eps, sde.T)
+    shape = tuple(int(n) for n in shape)
+    check_score_fn(score_fn, shape)
+    return shape, eps
 
 
 def error_if_nonfinite(x: Array, what: str) -> Array:

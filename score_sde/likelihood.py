@@ -7,20 +7,15 @@ the divergence is exact (D Jacobian-vector products, for small D) or Hutchinson'
 unbiased estimate E[v^T (df~/dx) v] with one fixed noise draw v per solve.
 """
 
-import functools
-from typing import Callable
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde.checks import check_positive_int
-from score_sde.odeint import batch_time, get_ode_solver, odeint
-from score_sde.sampling.common import check_sampler_inputs
+from score_sde._types import NFE, Array, ScoreFn
+from score_sde.checks import check_positive_int, check_sampler_inputs
+from score_sde.ode_solvers import batch_time, get_ode_solver, odeint
 from score_sde.sde import SDE
-
-Array = jax.Array
-ScoreFn = Callable[[Array, Array], Array]
 
 TRACES = ("exact", "hutchinson")
 NOISES = ("rademacher", "gaussian")
@@ -49,7 +44,7 @@ def _hutchinson_divergence(fn, x: Array, v: Array) -> tuple[Array, Array]:
     return value, _sum_event(jv * v)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 4, 5, 6, 7, 8, 9))
+@eqx.filter_jit
 def _log_likelihood(rng, sde, score_fn, x, trace, noise, rtol, atol, eps, solver):
     flow = sde.reverse(score_fn, probability_flow=True)
     if noise == "rademacher":
@@ -81,7 +76,7 @@ def log_likelihood(
     atol: float = 1e-5,
     eps: float = 1e-5,
     solver: str = "tsit5",
-) -> tuple[Array, Array, Array]:
+) -> tuple[Array, Array, NFE]:
     """log p_eps(x) in nats under the probability-flow ODE of (sde, score_fn).
 
     Args:
@@ -99,8 +94,9 @@ def log_likelihood(
     if noise not in NOISES:
         raise ValueError(f"unknown noise={noise!r}: choose from {NOISES}")
     get_ode_solver(solver, None)
-    check_sampler_inputs(sde, score_fn, x.shape, eps)
-    return _log_likelihood(rng, sde, score_fn, x, trace, noise, float(rtol), float(atol), float(eps), solver)
+    _, eps = check_sampler_inputs(sde, score_fn, x.shape, eps)
+    logp, z, nfe = _log_likelihood(rng, sde, score_fn, x, trace, noise, float(rtol), float(atol), eps, solver)
+    return logp, z, jnp.asarray(nfe, jnp.int32)
 
 
 def bits_per_dim(
@@ -113,7 +109,7 @@ def bits_per_dim(
     data_range: tuple[float, float] = (0.0, 1.0),
     num_repeats: int = 1,
     **likelihood_kwargs,
-) -> tuple[Array, Array, Array]:
+) -> tuple[Array, Array, NFE]:
     """Bits per dimension of 8-bit images under the probability-flow ODE.
 
     The integer pixels k in {0..255} are dequantized to y = (k + u) / 256 in [0, 1), with

@@ -1,10 +1,11 @@
-"""Analytic Gaussian-mixture oracle: exact scores and densities under any SDE's marginals.
+"""Analytic Gaussian-mixture oracle: exact scores, denoisers and densities under any process.
 
-If x_0 follows sum_k w_k N(mu_k, Sigma_k) and the SDE's marginal is x_t = a(t) x_0 + s(t) z
-(`sde.marginal_prob`), then p_t = sum_k w_k N(a(t) mu_k, a(t)^2 Sigma_k + s(t)^2 I) exactly.
-That p_t is the law of the forward SDE at time t started from p_0 (for the VE SDE, whose
-s(0) = sigma_min, p_0 already carries that small noise). Scores and log-densities are closed
-forms, so samplers and likelihoods can be proven right without training a network.
+If x_0 follows sum_k w_k N(mu_k, Sigma_k) and the process's marginal is x_t = a(t) x_0 + s(t) z
+(`sde.marginal_coefficients`), then p_t = sum_k w_k N(a(t) mu_k, a(t)^2 Sigma_k + s(t)^2 I)
+exactly. That p_t is the law of the forward process at time t started from p_0 (for the VE
+SDE, whose s(0) = sigma_min, p_0 already carries that small noise). Scores, denoisers and
+log-densities are closed forms, so samplers, losses and likelihoods can be proven right
+without training a network.
 """
 
 import dataclasses
@@ -13,9 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from score_sde._types import Array
 from score_sde.sde import SDE
-
-Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -69,16 +69,17 @@ class GaussianMixture:
     def _flat(self, x: Array) -> Array:
         return jnp.reshape(x, (x.shape[0], self.dim))
 
-    def _component_terms(self, x: Array, t: Array):
-        """log w_k + log N_k(x) (B, K), residuals r = x - a mu_k (B, K, D) and C_k^-1 r (B, K, D)."""
+    def _component_terms(self, x: Array, t: Array, posterior: bool = False):
+        """log w_k + log N_k(x) (B, K), and C_k^-1 r (B, K, D) for the residuals r = x - a mu_k,
+        with C_k = a^2 Sigma_k + s^2 I; with `posterior`, Sigma_k C_k^-1 r instead."""
         a, s = self.sde.marginal_coefficients(t)
         eigenvalues, eigenvectors = self._eigen()
         variances = a[:, None, None] ** 2 * eigenvalues[None] + (s**2)[:, None, None]  # (B, K, D)
         residual = self._flat(x)[:, None, :] - a[:, None, None] * self.means[None]
         rotated = jnp.einsum("kdj,bkd->bkj", eigenvectors, residual)  # U^T r
         log_norm = -0.5 * jnp.sum(rotated**2 / variances + jnp.log(2 * jnp.pi * variances), axis=-1)
-        precision_residual = jnp.einsum("kdj,bkj->bkd", eigenvectors, rotated / variances)
-        return jnp.log(self.weights)[None] + log_norm, precision_residual
+        scaled = rotated / variances * (eigenvalues[None] if posterior else 1.0)
+        return jnp.log(self.weights)[None] + log_norm, jnp.einsum("kdj,bkj->bkd", eigenvectors, scaled)
 
     def log_prob(self, x: Array, t: Array) -> Array:
         """log p_t(x), shape (B,), for x (B, *event_shape) and t (B,)."""
@@ -97,8 +98,9 @@ class GaussianMixture:
 
     def component(self, k: int) -> "GaussianMixture":
         """The oracle of component k alone: the exact class-conditional p_t(x | k)."""
-        return GaussianMixture(self.sde, jnp.ones((1,)), self.means[k : k + 1], self.covariances[k : k + 1],
-                               self.event_shape)
+        return GaussianMixture(
+            self.sde, jnp.ones((1,)), self.means[k : k + 1], self.covariances[k : k + 1], self.event_shape
+        )
 
     def conditional(self, known: np.ndarray, values: Array) -> "GaussianMixture":
         """The exact law of the unknown coordinates given x_0[known] = values, a mixture over the
@@ -118,8 +120,9 @@ class GaussianMixture:
         means = self.means[:, u] + jnp.einsum("kiu,ki->ku", gain, residual)
         covs = self.covariances[:, u][:, :, u] - jnp.einsum("kui,kiv->kuv", cov_uk, gain)
         _, logdet = jnp.linalg.slogdet(cov_kk)
-        log_lik = -0.5 * (jnp.einsum("ki,ki->k", residual, jnp.linalg.solve(cov_kk, residual[..., None])[..., 0])
-                          + logdet)
+        log_lik = -0.5 * (
+            jnp.einsum("ki,ki->k", residual, jnp.linalg.solve(cov_kk, residual[..., None])[..., 0]) + logdet
+        )
         weights = jax.nn.softmax(jnp.log(self.weights) + log_lik)
         return GaussianMixture(self.sde, weights, means, covs)
 
@@ -128,6 +131,14 @@ class GaussianMixture:
         logits, precision_residual = self._component_terms(x, t)
         score = -jnp.sum(jax.nn.softmax(logits, -1)[..., None] * precision_residual, axis=1)
         return jnp.reshape(score, x.shape)
+
+    def denoise(self, x: Array, t: Array) -> Array:
+        """E[x_0 | x_t = x] = sum_k p(k | x) (mu_k + a Sigma_k C_k^-1 (x - a mu_k)), shaped like x;
+        finite also where a(t) = 0."""
+        logits, gain_residual = self._component_terms(x, t, posterior=True)
+        a = self.sde.marginal_coefficients(t)[0]
+        means = self.means[None] + a[:, None, None] * gain_residual  # (B, K, D)
+        return jnp.reshape(jnp.sum(jax.nn.softmax(logits, -1)[..., None] * means, axis=1), x.shape)
 
     def _components(self, t: Array):
         """Component means (B, K, D) and covariance square roots (B, K, D, D) at times t (B,)."""

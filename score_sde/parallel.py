@@ -11,12 +11,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 DATA_AXIS = "data"
 
 
-def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
+def initialize_distributed(
+    coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """Joins a multi-process run (`jax.distributed.initialize`); with no arguments JAX detects
     the cluster (TPU pods, SLURM, Open MPI, Kubernetes)."""
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
 
 
 def data_mesh() -> Mesh:
@@ -40,6 +42,7 @@ def to_global(local_tree, sharding: NamedSharding):
 
 def to_host(tree):
     """Fully replicated or fully addressable arrays -> numpy, on every process."""
+
     def fetch(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             from jax.experimental import multihost_utils

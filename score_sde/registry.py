@@ -1,6 +1,7 @@
 """Name -> object registries used to pick SDEs, models, samplers and datasets from configs."""
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

@@ -1,13 +1,18 @@
 """Shared test fixtures: the SDEs under test and Monte-Carlo checks against the oracle."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde.sde import VESDE, VPSDE, SubVPSDE
+from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, LinearFlow, SubVPSDE
 
 ALL_SDES = [VPSDE(), SubVPSDE(), VESDE()]
 SDE_IDS = ["vp", "subvp", "ve"]
+# the processes beyond the reference's three
+NEW_PROCESSES = [CosineVPSDE(), LinearFlow(), EDMPath()]
+NEW_IDS = ["cosine", "flow", "edm"]
 
 
 def assert_matches_mixture(samples, oracle, z_max: float = 4.5):
@@ -32,13 +37,18 @@ def assert_matches_mixture(samples, oracle, z_max: float = 4.5):
     for k in range(len(weights)):
         stats[f"mean{k}"] = (r[:, k : k + 1] * x, (weights[k] * means[k])[None])
         second = r[:, k, None, None] * x[:, :, None] * x[:, None, :]
-        stats[f"second{k}"] = (second.reshape(n, -1), (weights[k] * (covs[k] + np.outer(means[k], means[k]))).reshape(1, -1))
+        stats[f"second{k}"] = (
+            second.reshape(n, -1),
+            (weights[k] * (covs[k] + np.outer(means[k], means[k]))).reshape(1, -1),
+        )
     for name, (values, expected) in stats.items():
         estimate = values.mean(0)
         stderr = values.std(0) / np.sqrt(n)
         # a statistic with no sampling variance (one component: r = 1) must match exactly
         difference = np.abs(estimate - expected[0])
-        z = np.where(stderr > 0, difference / np.where(stderr > 0, stderr, 1.0), np.where(difference < 1e-9, 0.0, np.inf))
+        z = np.where(
+            stderr > 0, difference / np.where(stderr > 0, stderr, 1.0), np.where(difference < 1e-9, 0.0, np.inf)
+        )
         assert np.all(z < z_max), f"{name}: estimate {estimate} vs exact {expected[0]} ({z.max():.1f} standard errors)"
 
 
@@ -54,3 +64,17 @@ def counting(score_fn):
         return score_fn(x, t)
 
     return counted, count
+
+
+@functools.cache
+def exact_flow_solution(sde, shape: tuple[int, ...], eps: float):
+    """The probability-flow ODE solved from seed 0's prior draw to eps with dopri8 at tolerance
+    1e-7 and the example mixture's exact score: the reference of the convergence-order tests
+    (computed once per process in a test run)."""
+    from score_sde.oracle import example_mixture
+    from score_sde.sampling import sample_ode
+
+    score = example_mixture(sde).score
+    return sample_ode(
+        jax.random.PRNGKey(0), sde, score, shape, solver="dopri8", rtol=1e-7, atol=1e-7, eps=eps, denoise=False
+    )[0]

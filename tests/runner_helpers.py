@@ -48,11 +48,22 @@ def cli_args(overrides: dict) -> list[str]:
 
 
 def run_cli(config_path: str, workdir, *extra: str, env: dict | None = None, timeout: int = 300, wait=True):
-    command = [sys.executable, "-m", "experiments.main", "--config", config_path, "--workdir", str(workdir),
-               "--progress=false", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.main",
+        "--config",
+        config_path,
+        "--workdir",
+        str(workdir),
+        "--progress=false",
+        *extra,
+    ]
     full_env = {**os.environ, **(env or {})}
     if not wait:
-        return subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     return subprocess.run(command, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from score_sde.mmd import mmd_squared
+from score_sde.evaluation.mmd import mmd_squared
 from score_sde.oracle import GaussianMixture, example_mixture
 from score_sde.sampling import interpolate, slerp
 from score_sde.sampling.inpaint import COLOR_BASIS, sample_colorize, sample_inpaint
@@ -65,8 +65,13 @@ def test_colorization_keeps_the_gray_level_and_samples_the_conditional_colour():
     means_y = jnp.array([[1.0, 0.8, -0.5], [-1.0, -0.6, 0.4]])
     covs_y = jnp.array([np.diag([0.2, 0.1, 0.05]), np.diag([0.2, 0.08, 0.1])])
     basis = jnp.asarray(COLOR_BASIS)
-    pixels = GaussianMixture(sde, jnp.array([0.5, 0.5]), means_y @ basis.T,
-                             jnp.einsum("ij,kjl,ml->kim", basis, covs_y, basis), event_shape=(1, 1, 3))
+    pixels = GaussianMixture(
+        sde,
+        jnp.array([0.5, 0.5]),
+        means_y @ basis.T,
+        jnp.einsum("ij,kjl,ml->kim", basis, covs_y, basis),
+        event_shape=(1, 1, 3),
+    )
     gray = 0.8 / np.sqrt(3.0)  # decoupled gray coordinate 0.8: mostly the first component
     x, _ = sample_colorize(jax.random.PRNGKey(0), sde, pixels.score, jnp.full((N, 1, 1, 1), gray))
     assert x.shape == (N, 1, 1, 3)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from score_sde.runner.config_check import check_config
 from score_sde.runner.controllable import check_task, make_mask, run_task
 from score_sde.runner.setup import build
 from tests.runner_helpers import tiny_image_config
@@ -24,7 +25,7 @@ def colour_config(tmp_path):
     return config
 
 
-def test_inpaint_colorize_and_interpolate_from_the_runner(colour_config, tmp_path, fast_compiles):
+def test_inpaint_colorize_and_interpolate_from_the_runner(colour_config, tmp_path):
     mask_file = tmp_path / "mask.png"
     Image.fromarray(np.tile(np.array([255] * 3 + [0] * 5, np.uint8), (8, 1))).save(mask_file)  # 3 left columns
     colour_config.sampling.mask = str(mask_file)
@@ -59,7 +60,7 @@ def test_masks_and_task_settings_are_checked(colour_config):
         make_mask("moon", 8)
     colour_config.sampling.task = "paint"
     with pytest.raises(ValueError, match="config.sampling.task='paint'"):
-        check_task(colour_config, True, 3)
+        check_config(colour_config)
     colour_config.sampling.task = "colorize"
     with pytest.raises(ValueError, match="3-channel"):
         check_task(colour_config, True, 1)

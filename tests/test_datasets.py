@@ -1,22 +1,31 @@
-import ml_collections
 import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from score_sde.datasets import BatchStream, eval_batches, get_data, get_image_source
-from score_sde.datasets import sources
+from score_sde.config import base_config
+from score_sde.datasets import BatchStream, eval_batches, get_data, get_image_source, sources
 from score_sde.datasets.images import center_crop, resize, to_model_input, to_uint8
 from score_sde.datasets.pipeline import check_batch_split, prefetch
 
 
 def _config(dataset="digits", image_size=16, num_channels=1, **data):
-    return ml_collections.ConfigDict({
-        "seed": 3,
-        "training": {"batch_size": 8},
-        "data": {"dataset": dataset, "image_size": image_size, "num_channels": num_channels, "centered": True,
-                 "random_flip": False, "uniform_dequantization": False, "download": False, **data},
-    })
+    config = base_config()
+    config.seed = 3
+    config.training.batch_size = 8
+    config.data.update(
+        {
+            "dataset": dataset,
+            "image_size": image_size,
+            "num_channels": num_channels,
+            "centered": True,
+            "random_flip": False,
+            "uniform_dequantization": False,
+            "download": False,
+            **data,
+        }
+    )
+    return config
 
 
 def test_digits_are_the_real_handwritten_digits_split_without_overlap():
@@ -59,7 +68,9 @@ def test_model_input_scales_dequantizes_and_flips():
     centered = np.asarray(to_model_input(rng, pixels, centered=True, uniform_dequantization=False, random_flip=False))
     np.testing.assert_allclose(centered, 2 * values / 255.0 - 1, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(to_uint8(centered, centered=True), pixels)
-    dequantized = np.asarray(to_model_input(rng, pixels, centered=False, uniform_dequantization=True, random_flip=False))
+    dequantized = np.asarray(
+        to_model_input(rng, pixels, centered=False, uniform_dequantization=True, random_flip=False)
+    )
     assert np.all(np.floor(dequantized * 256) == pixels)  # (k + u) / 256 stays in bin k
     assert 0.45 < np.mean(dequantized * 256 - values) < 0.55
     flipped = np.asarray(to_model_input(rng, pixels, centered=False, uniform_dequantization=False, random_flip=True))
@@ -82,7 +93,9 @@ def test_batch_streams_are_deterministic_epoch_permutations_split_across_process
     np.testing.assert_array_equal(stacked["label"][1], stream.indices(3))
     batches = list(eval_batches(source, 3))
     assert [b["label"].tolist() for b in batches] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
-    with pytest.raises(ValueError, match="config.training.batch_size=6 must be divisible by the number of devices \\(4"):
+    with pytest.raises(
+        ValueError, match="config.training.batch_size=6 must be divisible by the number of devices \\(4"
+    ):
         check_batch_split(6, 1, 4, "config.training.batch_size")
 
 
@@ -131,7 +144,9 @@ def test_image_folders_with_classes_flat_and_with_splits(tmp_path):
 
 
 def test_unknown_dataset_names_the_field_and_the_choices():
-    with pytest.raises(ValueError, match="unknown dataset config.data.dataset='imagenet42': choose from .*cifar10.*digits"):
+    with pytest.raises(
+        ValueError, match="unknown dataset config.data.dataset='imagenet42': choose from .*cifar10.*digits"
+    ):
         get_data(_config("imagenet42"))
 
 
@@ -144,8 +159,15 @@ def _make_builder(tmp_path):
         VERSION = tfds.core.Version("1.0.0")
 
         def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(8, 8, 1), dtype=np.uint8), "label": tfds.features.ClassLabel(num_classes=10)}))
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Tensor(shape=(8, 8, 1), dtype=np.uint8),
+                        "label": tfds.features.ClassLabel(num_classes=10),
+                    }
+                ),
+            )
 
         def _split_generators(self, dl_manager):
             return {"train": self._generate_examples(0, 100), "test": self._generate_examples(100, 130)}

@@ -10,12 +10,21 @@ import scipy.linalg
 from score_sde.datasets import get_image_source
 from score_sde.evaluation import digits
 from score_sde.evaluation.inception import InceptionV3, inception_apply, load_inception_params, params_from_state_dict
-from score_sde.evaluation.metrics import (finalize_inception_score, finalize_statistics, frechet_distance,
-                                          init_inception_score, init_statistics, kernel_inception_distance,
-                                          load_statistics, save_statistics, sqrtm_psd, update_inception_score,
-                                          update_statistics)
+from score_sde.evaluation.metrics import (
+    finalize_inception_score,
+    finalize_statistics,
+    frechet_distance,
+    init_inception_score,
+    init_statistics,
+    kernel_inception_distance,
+    load_statistics,
+    save_statistics,
+    sqrtm_psd,
+    update_inception_score,
+    update_statistics,
+)
 from score_sde.runner import fid_stats
-from score_sde.runner.quality import image_quality, reference_statistics_path
+from score_sde.runner.sample_quality import image_quality, reference_statistics_path
 from tests.runner_helpers import tiny_image_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -29,7 +38,7 @@ def _random_spd(rng, dim):
 def _streamed(features, batch_sizes):
     stats, start = init_statistics(features.shape[1]), 0
     for size in batch_sizes:
-        stats = update_statistics(stats, jnp.asarray(features[start: start + size]))
+        stats = update_statistics(stats, jnp.asarray(features[start : start + size]))
         start += size
     return finalize_statistics(stats)
 
@@ -99,7 +108,7 @@ def test_inception_score_closed_forms():
     confident = 50.0 * jax.nn.one_hot(jnp.arange(n) % k, k)
     state = init_inception_score(k, splits)
     for part in range(0, n, 100):  # streamed in batches
-        state = update_inception_score(state, confident[part: part + 100], split[part: part + 100])
+        state = update_inception_score(state, confident[part : part + 100], split[part : part + 100])
     mean, std = finalize_inception_score(state)
     np.testing.assert_allclose(mean, k, rtol=1e-4)
     assert std < 1e-3
@@ -125,8 +134,11 @@ def _torch_style_state_dict(rng):
             fan_in = int(np.prod(leaf.shape[:-1]))
             state[".".join(names[:-1] + ["weight"])] = (rng.normal(size=shape) / np.sqrt(fan_in)).astype(np.float32)
         elif names[-1].startswith("bn_"):
-            value = rng.uniform(0.5, 1.5, leaf.shape) if names[-1] in ("bn_weight", "bn_running_var") else \
-                0.1 * rng.normal(size=leaf.shape)
+            value = (
+                rng.uniform(0.5, 1.5, leaf.shape)
+                if names[-1] in ("bn_weight", "bn_running_var")
+                else 0.1 * rng.normal(size=leaf.shape)
+            )
             state[".".join(names[:-1] + ["bn", names[-1][3:]])] = value.astype(np.float32)
         else:
             state[".".join(names)] = (0.1 * rng.normal(size=leaf.shape)).astype(np.float32)
@@ -149,17 +161,38 @@ def test_fd_digits_ranks_real_digits_below_model_samples_below_noise():
     assert digits.digit_metrics(noise, params)["digit_classes_covered"] < 10
 
 
-def test_inception_runs_at_the_real_input_size_and_checks_its_weights(tmp_path, fast_compiles):
-    """The loader maps pytorch-fid's names and layouts and checks every tensor; the network gives
-    (N, 2048) features and (N, 1008) logits at 299 x 299. Then --mode fid_stats caches a dataset's
-    statistics, the same images score FID ~ 0 and others do not, and digits runs get FD-digits.
-    (One test: the Inception compilation is its cost.)"""
+def test_inception_loader_checks_every_tensor_and_the_network_has_the_fid_shapes(tmp_path):
+    """The loader maps pytorch-fid's names and layouts and checks every tensor; traced (not run) at
+    299 x 299, the network gives (N, 2048) pool3 features and (N, 1008) logits."""
     state = _torch_style_state_dict(np.random.default_rng(5))
     assert len(state) == 94 * 5 + 2 and "Mixed_7c.branch_pool.bn.running_var" in state  # 94 conv+bn blocks, fc
     np.savez(tmp_path / "inception.npz", **state)
     params = load_inception_params(tmp_path / "inception.npz")
-    np.testing.assert_array_equal(params["Conv2d_1a_3x3"]["conv"]["kernel"],
-                                  np.transpose(state["Conv2d_1a_3x3.conv.weight"], (2, 3, 1, 0)))
+    np.testing.assert_array_equal(
+        params["Conv2d_1a_3x3"]["conv"]["kernel"], np.transpose(state["Conv2d_1a_3x3.conv.weight"], (2, 3, 1, 0))
+    )
+    features, logits = jax.eval_shape(inception_apply, params, jax.ShapeDtypeStruct((4, 8, 8, 1), jnp.float32))
+    assert features.shape == (4, 2048) and logits.shape == (4, 1008)
+    state["Mixed_6b.branch7x7_2.conv.weight"] = state["Mixed_6b.branch7x7_2.conv.weight"][:, :, :, :3]
+    with pytest.raises(ValueError, match="Mixed_6b.branch7x7_2.conv.weight"):
+        params_from_state_dict(state, "bad.npz")
+    del state["fc.bias"], state["Mixed_6b.branch7x7_2.conv.weight"]
+    with pytest.raises(ValueError, match="tensors missing"):
+        params_from_state_dict(state, "partial.npz")
+    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
+        load_inception_params(tmp_path / "nowhere.npz")
+    with pytest.raises(ValueError, match="inception_weights"):
+        fid_stats(tiny_image_config(), tmp_path)  # --mode fid_stats without weights
+
+
+@pytest.mark.slow
+def test_inception_runs_at_the_real_input_size_and_fid_stats_scores_the_same_images_zero(tmp_path):
+    """The network run at 299 x 299 (about 45 s on 2 CPU cores, its compilation): (N, 2048)
+    features and (N, 1008) logits; then --mode fid_stats caches a dataset's statistics, the same
+    images score FID ~ 0 and others do not, and digits runs get FD-digits."""
+    state = _torch_style_state_dict(np.random.default_rng(5))
+    np.savez(tmp_path / "inception.npz", **state)
+    params = load_inception_params(tmp_path / "inception.npz")
     images = jax.random.uniform(jax.random.PRNGKey(0), (4, 8, 8, 1))  # the digits' shape: one compilation
     features, logits = inception_apply(params, images)
     assert features.shape == (4, 2048) and logits.shape == (4, 1008)
@@ -181,18 +214,6 @@ def test_inception_runs_at_the_real_input_size_and_checks_its_weights(tmp_path, 
     assert other["fid"] > 0 and abs(same["fid"]) < 1e-4 * other["fid"]
     assert other["kid"] > 0 and abs(same["kid"]) < 0.1 * other["kid"]
     assert {"fd_digits", "digit_classes_covered", "inception_score", "inception_score_std"} <= set(same)
-
-    state["Mixed_6b.branch7x7_2.conv.weight"] = state["Mixed_6b.branch7x7_2.conv.weight"][:, :, :, :3]
-    with pytest.raises(ValueError, match="Mixed_6b.branch7x7_2.conv.weight"):
-        params_from_state_dict(state, "bad.npz")
-    del state["fc.bias"], state["Mixed_6b.branch7x7_2.conv.weight"]
-    with pytest.raises(ValueError, match="tensors missing"):
-        params_from_state_dict(state, "partial.npz")
-    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05"):
-        load_inception_params(tmp_path / "nowhere.npz")
-    evaluation.inception_weights = ""
-    with pytest.raises(ValueError, match="inception_weights"):
-        fid_stats(config, tmp_path)
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.oracle import GaussianMixture, example_mixture
 from score_sde.sde import VESDE, VPSDE
-from tests.helpers import ALL_SDES, SDE_IDS
+from tests.helpers import ALL_SDES, NEW_IDS, NEW_PROCESSES, SDE_IDS
 
 EPS = 1e-5
 
@@ -16,7 +16,7 @@ def _prior_mismatch(sde, oracle, z):
     return oracle.log_prob(z, jnp.full((z.shape[0],), sde.T)) - sde.prior_logp(z)
 
 
-@pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
+@pytest.mark.parametrize("sde", ALL_SDES + NEW_PROCESSES, ids=SDE_IDS + NEW_IDS)
 def test_exact_trace_likelihood_equals_the_oracle_density(sde):
     oracle = example_mixture(sde)
     x, _ = oracle.sample(jax.random.PRNGKey(1), 128, t=EPS)
@@ -26,15 +26,15 @@ def test_exact_trace_likelihood_equals_the_oracle_density(sde):
     assert logp.shape == (128,) and z.shape == x.shape and int(nfe) > 0
 
 
-@pytest.mark.parametrize("noise", ["rademacher", "gaussian"])
+@pytest.mark.parametrize("noise", ["rademacher", pytest.param("gaussian", marks=pytest.mark.slow)])
 def test_hutchinson_agrees_with_exact_in_expectation(noise):
     sde = VPSDE()
     oracle = example_mixture(sde)
     x, _ = oracle.sample(jax.random.PRNGKey(2), 512, t=EPS)
     exact, _, _ = log_likelihood(jax.random.PRNGKey(0), sde, oracle.score, x, trace="exact", eps=EPS)
-    estimates = jnp.stack([
-        log_likelihood(jax.random.PRNGKey(seed), sde, oracle.score, x, noise=noise, eps=EPS)[0] for seed in range(4)
-    ])
+    estimates = jnp.stack(
+        [log_likelihood(jax.random.PRNGKey(seed), sde, oracle.score, x, noise=noise, eps=EPS)[0] for seed in range(4)]
+    )
     # each example has its own probe: the 2048 errors are independent with mean zero
     errors = np.asarray(estimates - exact[None]).ravel()
     assert abs(errors.mean()) < 4.5 * errors.std() / np.sqrt(errors.size), (errors.mean(), errors.std())
@@ -52,7 +52,9 @@ def test_bits_per_dim_is_the_discrete_likelihood_of_the_oracle():
     sde = VESDE(sigma_min=0.01, sigma_max=5.0)
     oracle = _image_mixture(sde, 1.0, 0.0)
     images = jnp.array([[[[70], [110]], [[130], [150]]], [[[180], [150]], [[100], [50]]]], jnp.uint8)
-    bpd, z, _ = bits_per_dim(jax.random.PRNGKey(0), sde, oracle.score, images, dequantize="none", eps=EPS, trace="exact")
+    bpd, z, _ = bits_per_dim(
+        jax.random.PRNGKey(0), sde, oracle.score, images, dequantize="none", eps=EPS, trace="exact"
+    )
     x = (np.asarray(images, np.float64) + 0.5) / 256.0  # bin centres in [0, 1]
     logp_x = np.asarray(oracle.log_prob(jnp.asarray(x, jnp.float32), jnp.full((2,), EPS)), np.float64)
     expected = -(logp_x - 4 * np.log(256.0)) / (4 * np.log(2.0))  # -log2 of density x bin volume, per dim

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from score_sde.losses import ddpm_loss, dsm_loss, get_loss_fn, get_score_fn, smld_loss
+from configs import toy2d
+from score_sde.losses import ddpm_loss, dsm_loss, get_loss_fn, smld_loss
 from score_sde.oracle import GaussianMixture, example_mixture
+from score_sde.parameterization import ReferenceNoise, ReferenceScore, get_parameterization
 from score_sde.sde import VESDE, VPSDE, SubVPSDE
 from tests.helpers import ALL_SDES, SDE_IDS
 
@@ -43,9 +45,17 @@ def test_dsm_loss_at_the_exact_score_is_the_closed_form_minimum(sde, likelihood_
 
     expected = integrate.quad(per_time, eps, 1.0, limit=500, epsrel=1e-6)[0] / (1.0 - eps)
     data = jnp.asarray(MU + S0 * np.random.default_rng(1).normal(size=(4096, D)), jnp.float32)
-    loss = jax.jit(lambda rng: dsm_loss(
-        rng, sde, oracle.score, data, reduce_mean=not likelihood_weighting,
-        likelihood_weighting=likelihood_weighting, eps=eps))
+    loss = jax.jit(
+        lambda rng: dsm_loss(
+            rng,
+            sde,
+            oracle.score,
+            data,
+            reduce_mean=not likelihood_weighting,
+            likelihood_weighting=likelihood_weighting,
+            eps=eps,
+        )
+    )
     mean, stderr = _monte_carlo(loss)
     assert abs(mean - expected) < 4.5 * stderr, (mean, expected, stderr)
 
@@ -57,7 +67,7 @@ def test_dsm_loss_prefers_the_exact_score(sde):
     rng = jax.random.PRNGKey(1)  # same t and z for both: a paired comparison
     exact = dsm_loss(rng, sde, oracle.score, data)
     for scale in [0.9, 1.1]:
-        perturbed = dsm_loss(rng, sde, lambda x, t: scale * oracle.score(x, t), data)
+        perturbed = dsm_loss(rng, sde, lambda x, t, scale=scale: scale * oracle.score(x, t), data)
         assert perturbed > exact
     shifted = dsm_loss(rng, sde, lambda x, t: oracle.score(x, t) + 0.05, data)
     assert shifted > exact
@@ -77,7 +87,7 @@ def test_ddpm_loss_at_the_optimal_noise_predictor_is_the_closed_form():
 
     mean, stderr = _monte_carlo(jax.jit(lambda rng: ddpm_loss(rng, sde, optimal, data)))
     assert abs(mean - expected) < 4.5 * stderr, (mean, expected, stderr)
-    worse = float(ddpm_loss(jax.random.PRNGKey(0), sde, lambda x, l: 1.1 * optimal(x, l), data))
+    worse = float(ddpm_loss(jax.random.PRNGKey(0), sde, lambda x, labels: 1.1 * optimal(x, labels), data))
     assert worse > float(ddpm_loss(jax.random.PRNGKey(0), sde, optimal, data))
 
 
@@ -101,6 +111,10 @@ def _label_net(x, labels):
     return jnp.broadcast_to(jnp.reshape(labels.astype(jnp.float32), (-1, 1)), x.shape)
 
 
+def _network_score(sde, parameterization, net):
+    return lambda x, t: parameterization.score(sde, x, t, net(*parameterization.network_inputs(sde, x, t)))
+
+
 def test_score_fn_label_conventions():
     t = jnp.array([0.0005, 0.25, 0.5, 1.0])
     x = jnp.zeros((4, 2))
@@ -108,21 +122,29 @@ def test_score_fn_label_conventions():
         t64 = np.asarray(t, np.float64)
         variance = 1 - np.exp(2 * (-0.25 * t64**2 * 19.9 - 0.05 * t64))
         std = np.sqrt(variance) if isinstance(sde, VPSDE) else variance
-        score = get_score_fn(sde, _label_net, continuous=True)(x, t)
+        score = _network_score(sde, ReferenceNoise(continuous=True), _label_net)(x, t)
         np.testing.assert_allclose(score[:, 0], -(np.asarray(t) * 999) / std, rtol=1e-4)
     vp = VPSDE(N=1000)
     labels = np.asarray(t) * 999
     std = np.sqrt(1 - np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)))[labels.astype(int)]
-    np.testing.assert_allclose(get_score_fn(vp, _label_net, continuous=False)(x, t)[:, 0], -labels / std, rtol=1e-4)
+    discrete_vp = _network_score(vp, ReferenceNoise(continuous=False), _label_net)
+    np.testing.assert_allclose(discrete_vp(x, t)[:, 0], -labels / std, rtol=1e-4)
     ve = VESDE(N=10)
-    np.testing.assert_allclose(get_score_fn(ve, _label_net, True)(x, t)[:, 0], 0.01 * 5000.0 ** np.asarray(t), rtol=1e-5)
-    np.testing.assert_array_equal(get_score_fn(ve, _label_net, False)(x, t)[:, 0], np.round((1 - np.asarray(t)) * 9))
+    continuous_ve = _network_score(ve, ReferenceScore(continuous=True), _label_net)
+    np.testing.assert_allclose(continuous_ve(x, t)[:, 0], 0.01 * 5000.0 ** np.asarray(t), rtol=1e-5)
+    discrete_ve = _network_score(ve, ReferenceScore(continuous=False), _label_net)
+    np.testing.assert_array_equal(discrete_ve(x, t)[:, 0], np.round((1 - np.asarray(t)) * 9))
 
 
 def test_loss_fn_dispatch_and_bad_modes():
     apply = lambda params, x, cond, rng, labels: params * x
     for sde, continuous in [(VPSDE(), True), (VPSDE(), False), (VESDE(), False), (SubVPSDE(), True)]:
-        loss = get_loss_fn(sde, apply, continuous=continuous)(jnp.float32(0.5), jax.random.PRNGKey(0), jnp.ones((8, 2)))
+        config = toy2d.get_config()
+        config.training.continuous = continuous
+        parameterization = get_parameterization(config, sde)
+        loss = get_loss_fn(sde, parameterization, apply)(jnp.float32(0.5), jax.random.PRNGKey(0), jnp.ones((8, 2)))
         assert loss.shape == () and np.isfinite(loss)
+    config = toy2d.get_config()
+    config.training.continuous = False
     with pytest.raises(ValueError, match="training.continuous=False"):
-        get_loss_fn(SubVPSDE(), apply, continuous=False)
+        get_parameterization(config, SubVPSDE())

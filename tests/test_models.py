@@ -5,10 +5,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
+from score_sde.config import base_config
 from score_sde.models import get_model
 from score_sde.models.convert import from_pytorch_state_dict, load_pytorch_checkpoint, state_dict_from_checkpoint
 from score_sde.models.resampling import downsample_2d, naive_downsample_2d, upsample_2d
@@ -16,23 +16,37 @@ from score_sde.models.resampling import downsample_2d, naive_downsample_2d, upsa
 FIXTURES = Path(__file__).parent / "fixtures" / "ncsnpp"
 
 
-pytestmark = pytest.mark.usefixtures("fast_compiles")  # these tests are compile-bound
-
-
 def _config(model: dict, image_size=8, num_channels=3, centered=False, continuous=True):
     base = dict(
-        name="ncsnpp", nf=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,), dropout=0.0,
-        resamp_with_conv=True, conditional=True, fir=False, fir_kernel=(1, 3, 3, 1), skip_rescale=True,
-        resblock_type="biggan", progressive="none", progressive_input="none", progressive_combine="sum",
-        embedding_type="positional", fourier_scale=16.0, init_scale=0.0, scale_by_sigma=False,
-        sigma_min=0.01, sigma_max=50.0, num_scales=1000,
+        name="ncsnpp",
+        nf=8,
+        ch_mult=(1, 2),
+        num_res_blocks=1,
+        attn_resolutions=(4,),
+        dropout=0.0,
+        resamp_with_conv=True,
+        conditional=True,
+        fir=False,
+        fir_kernel=(1, 3, 3, 1),
+        skip_rescale=True,
+        resblock_type="biggan",
+        progressive="none",
+        progressive_input="none",
+        progressive_combine="sum",
+        embedding_type="positional",
+        fourier_scale=16.0,
+        init_scale=0.0,
+        scale_by_sigma=False,
+        sigma_min=0.01,
+        sigma_max=50.0,
+        num_scales=1000,
     )
     base.update(model)
-    return ml_collections.ConfigDict({
-        "model": base,
-        "data": {"image_size": image_size, "num_channels": num_channels, "centered": centered},
-        "training": {"continuous": continuous},
-    })
+    config = base_config()
+    config.model.update(base)
+    config.data.update({"image_size": image_size, "num_channels": num_channels, "centered": centered})
+    config.training.continuous = continuous
+    return config
 
 
 def _fixture(name):
@@ -41,7 +55,7 @@ def _fixture(name):
     model = dict(meta["model_config"])
     data = {k: model.pop(k) for k in ("image_size", "num_channels", "centered")}
     config = _config(model, **data)
-    state_dict = {k[len("state_dict/"):]: arrays[k] for k in arrays.files if k.startswith("state_dict/")}
+    state_dict = {k[len("state_dict/") :]: arrays[k] for k in arrays.files if k.startswith("state_dict/")}
     return meta, arrays, config, state_dict
 
 
@@ -59,9 +73,13 @@ def test_reference_outputs_are_reproduced(name):
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("ve.cifar10_ncsnpp_continuous", 62_758_915), ("ve.cifar10_ncsnpp_deep_continuous", 107_587_075),
-     ("vp.cifar10_ddpmpp_continuous", 61_804_419), ("vp.cifar10_ddpmpp_deep_continuous", 106_632_579),
-     ("subvp.cifar10_ddpmpp_continuous", 61_804_419)],
+    [
+        ("ve.cifar10_ncsnpp_continuous", 62_758_915),
+        ("ve.cifar10_ncsnpp_deep_continuous", 107_587_075),
+        ("vp.cifar10_ddpmpp_continuous", 61_804_419),
+        ("vp.cifar10_ddpmpp_deep_continuous", 106_632_579),
+        ("subvp.cifar10_ddpmpp_continuous", 61_804_419),
+    ],
 )
 def test_full_size_parameter_counts_match_the_reference(name, expected):
     config = importlib.import_module(f"configs.{name}").get_config()
@@ -86,8 +104,13 @@ KNOB_ROWS = [
 
 
 def test_knob_rows_cover_every_pair():
-    values = [("none", "output_skip", "residual"), ("none", "input_skip", "residual"), ("biggan", "ddpm"),
-              (False, True), ("fourier", "positional")]
+    values = [
+        ("none", "output_skip", "residual"),
+        ("none", "input_skip", "residual"),
+        ("biggan", "ddpm"),
+        (False, True),
+        ("fourier", "positional"),
+    ]
     for a, b in itertools.combinations(range(5), 2):
         assert {(r[a], r[b]) for r in KNOB_ROWS} == set(itertools.product(values[a], values[b]))
 
@@ -97,8 +120,18 @@ def test_every_knob_initialises_and_runs(row):
     progressive, progressive_input, resblock, fir, embedding, extra = row
     extra = dict(extra)
     centered = extra.pop("centered", False)
-    config = _config(dict(progressive=progressive, progressive_input=progressive_input, resblock_type=resblock,
-                          fir=fir, embedding_type=embedding, **extra), num_channels=2, centered=centered)
+    config = _config(
+        dict(
+            progressive=progressive,
+            progressive_input=progressive_input,
+            resblock_type=resblock,
+            fir=fir,
+            embedding_type=embedding,
+            **extra,
+        ),
+        num_channels=2,
+        centered=centered,
+    )
     model = get_model(config)
     x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 2))
     cond = jnp.array([0.5, 3.0]) if embedding == "fourier" else jnp.array([10.0, 700.0])
@@ -114,7 +147,11 @@ def test_every_knob_initialises_and_runs(row):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(attn_resolutions=(12,)), r"attn_resolutions=\(12,\) does not match any resolution of image_size=8 with ch_mult=\(1, 2\): choose from \(8, 4\)"),
+        (
+            dict(attn_resolutions=(12,)),
+            r"attn_resolutions=\(12,\) does not match any resolution of image_size=8 with ch_mult=\(1, 2\): "
+            r"choose from \(8, 4\)",
+        ),
         (dict(ch_mult=(1, 2, 2, 2)), r"image_size=8 must be divisible by 2\^\(len\(ch_mult\) - 1\) = 8"),
         (dict(progressive="skip"), r"config.model.progressive='skip': choose from"),
         (dict(resblock_type="unet"), r"config.model.resblock_type='unet'"),
@@ -197,8 +234,9 @@ def test_ema_weights_replace_the_trainable_parameters_in_order():
     for key in trainable:
         np.testing.assert_array_equal(ema_state[key], state_dict[key] + 1.0)
     np.testing.assert_array_equal(ema_state["all_modules.0.W"], state_dict["all_modules.0.W"])  # fixed, not in EMA
-    np.testing.assert_array_equal(state_dict_from_checkpoint(checkpoint, ema=False)["all_modules.3.weight"],
-                                  state_dict["all_modules.3.weight"])
+    np.testing.assert_array_equal(
+        state_dict_from_checkpoint(checkpoint, ema=False)["all_modules.3.weight"], state_dict["all_modules.3.weight"]
+    )
     checkpoint["ema"]["shadow_params"] = checkpoint["ema"]["shadow_params"][:-1]
     with pytest.raises(ValueError, match="EMA holds"):
         state_dict_from_checkpoint(checkpoint)
@@ -213,9 +251,13 @@ def test_a_reference_pth_checkpoint_loads_with_its_ema_weights(tmp_path):
     shift = {k: 0.01 * np.ones_like(state_dict[k]) for k in trainable}
     checkpoint = {
         "model": {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in state_dict.items()},
-        "ema": {"decay": 0.9999, "num_updates": 10,
-                "shadow_params": [torch.from_numpy(state_dict[k] - shift[k]) for k in trainable]},
-        "optimizer": {}, "step": 10,
+        "ema": {
+            "decay": 0.9999,
+            "num_updates": 10,
+            "shadow_params": [torch.from_numpy(state_dict[k] - shift[k]) for k in trainable],
+        },
+        "optimizer": {},
+        "step": 10,
     }
     path = tmp_path / "checkpoint_1.pth"
     torch.save(checkpoint, path)

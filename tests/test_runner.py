@@ -14,11 +14,17 @@ from score_sde.checkpoints import Checkpointer
 from score_sde.runner import compute_likelihood, evaluate, sample, train
 from score_sde.runner import setup as runner_setup
 from score_sde.runner.setup import build
-from score_sde.runner.training import drop_labels
+from score_sde.runner.train_loop import drop_labels
 from tests.runner_helpers import cli_args, free_port, losses, run_cli, tiny_image_config, tiny_toy_config
 
-TOY_OVERRIDES = {"model.hidden_dims": "(32,32)", "training.batch_size": 64, "training.n_jitted_steps": 5,
-                 "training.log_freq": 5, "training.snapshot_sampling": False, "training.final_eval": False}
+TOY_OVERRIDES = {
+    "model.hidden_dims": "(32,32)",
+    "training.batch_size": 64,
+    "training.n_jitted_steps": 5,
+    "training.log_freq": 5,
+    "training.snapshot_sampling": False,
+    "training.final_eval": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,8 @@ def test_training_writes_logs_and_checkpoints(toy_run):
     assert json.loads((workdir / "config.json").read_text())["training"]["n_iters"] == 40
     checkpointer = Checkpointer(workdir)
     assert checkpointer.snapshot_steps() == [20, 40] and checkpointer.all_steps() == [10, 20, 30, 40]
-    eval_records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines() if "eval_loss" in l]
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    eval_records = [json.loads(line) for line in lines if "eval_loss" in line]
     assert [r["step"] for r in eval_records] == [20, 40] and all(np.isfinite(r["eval_loss"]) for r in eval_records)
 
 
@@ -50,7 +57,9 @@ def test_sample_likelihood_and_eval_modes_load_the_checkpoints(toy_run):
     config.eval.ckpt = 1
     assert sample(config, workdir, progress=False)["step"] == 20
     config.eval.ckpt = 5
-    with pytest.raises(FileNotFoundError, match="config.eval.ckpt=5: no checkpoint of step 100; snapshot numbers available: \\[1, 2\\]"):
+    with pytest.raises(
+        FileNotFoundError, match="config.eval.ckpt=5: no checkpoint of step 100; snapshot numbers available: \\[1, 2\\]"
+    ):
         sample(config, workdir, progress=False)
     config.eval.ckpt = -1
     nll = compute_likelihood(config, workdir, progress=False)
@@ -106,8 +115,16 @@ def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path, monkeypatch)
 
 
 def test_sigkill_at_any_moment_then_resume_reproduces_the_uninterrupted_losses(tmp_path):
-    overrides = cli_args({**TOY_OVERRIDES, "training.n_iters": 300, "training.n_jitted_steps": 1,
-                          "training.log_freq": 10, "training.snapshot_freq": 150, "training.snapshot_freq_for_preemption": 10})
+    overrides = cli_args(
+        {
+            **TOY_OVERRIDES,
+            "training.n_iters": 300,
+            "training.n_jitted_steps": 1,
+            "training.log_freq": 10,
+            "training.snapshot_freq": 150,
+            "training.snapshot_freq_for_preemption": 10,
+        }
+    )
     whole = run_cli("configs/toy2d.py", tmp_path / "whole", *overrides)
     assert whole.returncode == 0, whole.stderr[-2000:]
     interrupted = tmp_path / "interrupted"
@@ -129,20 +146,37 @@ def test_sigkill_at_any_moment_then_resume_reproduces_the_uninterrupted_losses(t
 
 
 def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
-    overrides = cli_args({**TOY_OVERRIDES, "training.n_iters": 20, "training.snapshot_freq": 20,
-                          "training.snapshot_freq_for_preemption": 10})
+    overrides = cli_args(
+        {
+            **TOY_OVERRIDES,
+            "training.n_iters": 20,
+            "training.snapshot_freq": 20,
+            "training.snapshot_freq_for_preemption": 10,
+        }
+    )
     one = run_cli("configs/toy2d.py", tmp_path / "one", *overrides)
     assert one.returncode == 0, one.stderr[-2000:]
-    four = run_cli("configs/toy2d.py", tmp_path / "four", *overrides,
-                   env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    four = run_cli(
+        "configs/toy2d.py", tmp_path / "four", *overrides, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    )
     assert four.returncode == 0, four.stderr[-2000:]
     assert "JAX sees 4 device(s)" in four.stderr
     expected = np.array(losses(tmp_path / "one"))
     np.testing.assert_allclose(np.array(losses(tmp_path / "four")), expected, rtol=2e-5)
 
     port, workdir = free_port(), tmp_path / "two"
-    processes = [run_cli("configs/toy2d.py", workdir, *overrides, f"--coordinator_address=127.0.0.1:{port}",
-                         "--num_processes=2", f"--process_id={i}", wait=False) for i in range(2)]
+    processes = [
+        run_cli(
+            "configs/toy2d.py",
+            workdir,
+            *overrides,
+            f"--coordinator_address=127.0.0.1:{port}",
+            "--num_processes=2",
+            f"--process_id={i}",
+            wait=False,
+        )
+        for i in range(2)
+    ]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outputs]
     assert "JAX sees 2 device(s) over 2 process(es)" in outputs[0][1]
@@ -150,7 +184,7 @@ def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
     assert Checkpointer(workdir).all_steps() == [10, 20]
 
 
-def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compiles):
+def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path):
     config = tiny_image_config()
     record = train(config, tmp_path, progress=False)
     assert record["step"] == 4 and record["eval"]
@@ -174,7 +208,7 @@ def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path, fast_compil
     assert Image.open(tmp_path / "samples" / "step_4" / "inpaint.png").size[0] > 12 * 8
 
 
-def test_sampling_score_of_a_class_conditional_network_is_the_guided_score(fast_compiles):
+def test_sampling_score_of_a_class_conditional_network_is_the_guided_score():
     config = tiny_image_config()
     config.sampling.class_label, config.sampling.guidance_scale = 3, 1.5
     setup = build(config)
@@ -222,3 +256,29 @@ def test_bad_settings_fail_at_start_up_with_one_line():
         with pytest.raises(ValueError) as error:
             build(config)
         assert message in str(error.value) and "\n" not in str(error.value), overrides
+
+
+@pytest.mark.parametrize(
+    "sde, parameterization, weighting, time_sampling",
+    [
+        ("linear_flow", "FlowVelocity", "velocity", "uniform"),
+        ("edm", "EDMPreconditioning", "edm", "log_normal"),
+    ],
+)
+def test_the_new_processes_train_sample_and_score_through_the_runner(
+    tmp_path, sde, parameterization, weighting, time_sampling
+):
+    """The wiring of --config.training.sde for the new processes, on a short toy run (their
+    learning is the slow test_main.py::test_the_toy_run_learns_the_ring_with_flow_matching_and_edm)."""
+    config = tiny_toy_config(n_iters=20)
+    config.training.sde = sde
+    config.training.final_eval = True
+    config.eval.num_samples = config.eval.batch_size = 100
+    config.eval.enable_bpd = False  # the likelihood of every process: test_likelihood.py
+    setup = build(config)
+    assert type(setup.parameterization).__name__ == parameterization
+    assert (setup.loss.weighting, setup.loss.time_sampling) == (weighting, time_sampling)
+    record = train(config, tmp_path, progress=False)
+    assert record["step"] == 20 and record["eval"] and "nll_nats" not in record
+    assert record["sample_nfe"] == 21 and np.isfinite(record["mmd2_samples_vs_data"])
+    assert all(np.isfinite(loss) for _, loss in losses(tmp_path))

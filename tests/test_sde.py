@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from score_sde.sde import VESDE, VPSDE, SubVPSDE, get_sde
-from tests.helpers import ALL_SDES, SDE_IDS
+from score_sde.config import base_config
+from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, GaussianPath, LinearFlow, SubVPSDE, get_sde
+from tests.helpers import ALL_SDES, NEW_IDS, NEW_PROCESSES, SDE_IDS
 
 
 def _forward_em(sde, x0, t_end, n_steps, rng):
@@ -28,7 +29,7 @@ def _forward_em(sde, x0, t_end, n_steps, rng):
 
 @pytest.mark.parametrize("sde", ALL_SDES, ids=SDE_IDS)
 @pytest.mark.parametrize("t_end", [0.3, 1.0])
-def test_marginal_prob_matches_monte_carlo(sde, t_end):
+def test_marginal_prob_matches_monte_carlo(sde, t_end, full_optimizations):
     n = 20000
     x0 = jnp.tile(jnp.array([[1.5, -0.5]]), (n, 1))
     x = np.asarray(jax.jit(_forward_em, static_argnums=(0, 2, 3))(sde, x0, t_end, 2000, jax.random.PRNGKey(0)))
@@ -152,3 +153,122 @@ def test_get_sde_reads_the_config_and_names_unknown_sdes():
     config.training.sde = "vpsd"
     with pytest.raises(ValueError, match=r"config.training.sde='vpsd'.*subvpsde.*vesde.*vpsde"):
         get_sde(config)
+
+
+# --- the Gaussian-path core: processes beyond the reference's three ------------------------------------
+
+
+@pytest.mark.parametrize("process", NEW_PROCESSES, ids=NEW_IDS)
+@pytest.mark.parametrize("fraction", [0.3, 0.9])
+def test_new_marginals_match_monte_carlo_of_their_sde(process, fraction, full_optimizations):
+    """Simulating dx = f(t) x dt + g(t) dw with the process's f and g^2 reproduces N(a x0, s^2)."""
+    n, t_end = 20000, fraction * process.T
+    x0 = jnp.tile(jnp.array([[1.5, -0.5]]), (n, 1))
+    x = np.asarray(jax.jit(_forward_em, static_argnums=(0, 2, 3))(process, x0, t_end, 4000, jax.random.PRNGKey(3)))
+    a, s = (float(v[0]) for v in process.marginal_coefficients(jnp.array([t_end])))
+    # Euler-Maruyama in 4000 steps: its bias is first order in dt, below 3e-3 s here
+    np.testing.assert_allclose(x.mean(0), a * np.array([1.5, -0.5]), atol=4.5 * s / np.sqrt(n) + 3e-3 * s)
+    np.testing.assert_allclose(x.std(0), s, atol=4.5 * s / np.sqrt(2 * n) + 3e-3 * s)
+
+
+def _finite_difference(fn, t, h=1e-3):
+    """Central difference in float64 of a numpy function of t."""
+    return (fn(t + h) - fn(t - h)) / (2 * h)
+
+
+# the paths in closed form, written from their papers in float64: (a(t), s(t)) as numpy functions
+COSINE_ABAR = lambda t, s=0.008: np.cos((t + s) / (1 + s) * np.pi / 2) ** 2 / np.cos(s / (1 + s) * np.pi / 2) ** 2
+PATHS = {
+    "cosine": (CosineVPSDE(), lambda t: np.sqrt(COSINE_ABAR(t)), lambda t: np.sqrt(1 - COSINE_ABAR(t))),
+    "flow": (LinearFlow(), lambda t: 1 - t, lambda t: t),
+    "edm": (EDMPath(), lambda t: np.ones_like(t), lambda t: t),
+}
+
+
+@pytest.mark.parametrize("name", list(PATHS))
+def test_paths_are_their_papers_and_f_g_follow_from_a_and_s(name):
+    process, a_of, s_of = PATHS[name]
+    t = np.linspace(0.05, 0.95, 7) * process.T
+    a, s = (np.asarray(v, np.float64) for v in process.marginal_coefficients(jnp.asarray(t, jnp.float32)))
+    np.testing.assert_allclose(a, a_of(t), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(s, s_of(t), rtol=2e-5, atol=1e-6)
+    # f = d log a / dt and g^2 = d s^2 / dt - 2 f s^2, by finite differences of the paper's a and s
+    f = _finite_difference(lambda u: np.log(a_of(u)), t, 1e-4 * process.T)
+    g2 = _finite_difference(lambda u: s_of(u) ** 2, t, 1e-4 * process.T) - 2 * f * s_of(t) ** 2
+    tt = jnp.asarray(t, jnp.float32)
+    np.testing.assert_allclose(process.drift_coefficient(tt), f, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(process.diffusion_squared(tt), g2, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(process.log_snr(tt), np.log(a_of(t) ** 2 / s_of(t) ** 2), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(process.inverse_log_snr(process.log_snr(tt)), t, rtol=1e-4, atol=1e-5 * process.T)
+
+
+def test_cosine_is_clipped_where_its_beta_reaches_999_and_the_flow_stops_short_of_one():
+    cosine = CosineVPSDE()
+    theta = (cosine.T + 0.008) / 1.008 * np.pi / 2
+    assert np.pi * np.tan(theta) / 1.008 == pytest.approx(999.0, rel=1e-6)  # beta(T) = -d log abar / dt
+    assert float(cosine.marginal_coefficients(jnp.array([cosine.T]))[0][0]) < 4e-3
+    flow = LinearFlow()
+    assert flow.T == 0.999 and flow.prior_std == 1.0
+    assert float(flow.diffusion_squared(jnp.array([flow.T]))[0]) == pytest.approx(2 * 0.999 / 0.001, rel=1e-3)
+    edm = EDMPath()
+    assert (edm.T, edm.eps, edm.prior_std, edm.default_schedule) == (80.0, 0.002, 80.0, "karras")
+
+
+@pytest.mark.parametrize("reference", [VPSDE(), SubVPSDE(), VESDE()], ids=SDE_IDS)
+def test_a_general_path_reproduces_the_reference_sdes_by_autodiff(reference):
+    """GaussianPath from a(t), s(t) alone gets f, g^2, lambda and its inverse by autodiff and
+    bisection; they equal the reference's closed forms."""
+    path = GaussianPath(
+        scale=lambda t: reference.marginal_coefficients(t)[0], noise=lambda t: reference.marginal_coefficients(t)[1]
+    )
+    t = jnp.linspace(0.02, 0.98, 9)
+    x = jax.random.normal(jax.random.PRNGKey(0), (9, 3))
+    for ours, theirs in zip(path.sde(x, t), reference.sde(x, t)):
+        np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(path.log_snr(t), reference.log_snr(t), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(path.inverse_log_snr(reference.log_snr(t)), t, atol=1e-6)
+
+
+def test_a_path_given_by_its_log_snr_is_variance_preserving_or_exploding():
+    vp = GaussianPath(log_snr_fn=VPSDE().log_snr)
+    ve = GaussianPath(log_snr_fn=VESDE().log_snr, variance_preserving=False)
+    t = jnp.linspace(0.02, 0.98, 9)
+    for path, reference in ((vp, VPSDE()), (ve, VESDE())):
+        for ours, theirs in zip(path.marginal_coefficients(t), reference.marginal_coefficients(t)):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+        np.testing.assert_allclose(path.diffusion_squared(t), reference.diffusion_squared(t), rtol=2e-4)
+    with pytest.raises(ValueError, match="either both scale and noise"):
+        GaussianPath(scale=lambda t: 1 - t)
+
+
+@pytest.mark.parametrize("process", NEW_PROCESSES, ids=NEW_IDS)
+def test_new_priors_and_discretisations(process):
+    z = process.prior_sampling(jax.random.PRNGKey(0), (6, 2, 3))
+    var = process.prior_std**2
+    expected = stats.multivariate_normal(np.zeros(6), var * np.eye(6)).logpdf(np.asarray(z).reshape(6, 6))
+    np.testing.assert_allclose(process.prior_logp(z), expected, rtol=1e-5)
+    # the generic N-step chain is the exact forward transition: marginal variance is kept
+    t, dt = jnp.full((4,), 0.5 * process.T), 0.01 * process.T
+    x = jnp.ones((4, 2))
+    f, G = process.discretize(x, t, dt)
+    a_t, s_t = process.marginal_coefficients(t)
+    a_p, s_p = process.marginal_coefficients(t - dt)
+    np.testing.assert_allclose(x + f, (a_t / a_p)[:, None] * x, rtol=1e-5)
+    np.testing.assert_allclose(G**2 + (a_t / a_p) ** 2 * s_p**2, s_t**2, rtol=1e-4)
+
+
+def test_every_process_is_registered_and_built_from_the_config():
+    config = base_config()
+    built = {}
+    for name in ("vpsde", "subvpsde", "vesde", "cosine_vp", "linear_flow", "edm"):
+        config.training.sde = name
+        built[name] = get_sde(config)
+    assert {name: type(p).__name__ for name, p in built.items()} == {
+        "vpsde": "VPSDE",
+        "subvpsde": "SubVPSDE",
+        "vesde": "VESDE",
+        "cosine_vp": "CosineVPSDE",
+        "linear_flow": "LinearFlow",
+        "edm": "EDMPath",
+    }
+    assert built["edm"] == EDMPath(0.002, 80.0, 1000) and built["cosine_vp"] == CosineVPSDE(s=0.008)

@@ -8,23 +8,24 @@ import pytest
 
 from configs import toy2d
 from score_sde.datasets import TOY_DATASETS, checkerboard, eight_gaussians, get_toy_sampler
+from score_sde.evaluation.mmd import mmd_squared
 from score_sde.files import MetricsLog, write_json_atomic
-from score_sde.losses import get_loss_fn
-from score_sde.mmd import mmd_squared
-from score_sde.models import MLPScoreNet, get_model, make_net_apply
-from score_sde.sampling import get_sampler
+from score_sde.losses import LossSettings, get_loss_fn
+from score_sde.models import MLPScoreNet, NetApply, get_model
+from score_sde.parameterization import ReferenceNoise
+from score_sde.runner.sampler_config import get_sampler
 from score_sde.sde import VPSDE
-from score_sde.train import create_train_state, make_optimizer, make_train_step
+from score_sde.train_step import create_train_state, make_optimizer, make_train_step
 
 
 def _tiny_setup(n_jitted):
     config = toy2d.get_config()
     model = MLPScoreNet(hidden_dims=(16, 16), embedding_dim=8)
-    net_apply = make_net_apply(model)
+    net_apply = NetApply(model)
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.ones((1,)))["params"]
     optimizer = make_optimizer(config.optim)
     state = create_train_state(params, optimizer, jax.random.PRNGKey(1))
-    loss_fn = get_loss_fn(VPSDE(), net_apply, continuous=True, reduce_mean=True)
+    loss_fn = get_loss_fn(VPSDE(), ReferenceNoise(), net_apply, LossSettings(reduce_mean=True))
     return state, make_train_step(loss_fn, optimizer, ema_rate=0.9), loss_fn, optimizer
 
 
@@ -51,7 +52,9 @@ def test_train_step_applies_adam_and_the_ema():
     updates, _ = optimizer.update(grads, optimizer.init(state.params), state.params)
     expected = optax.apply_updates(state.params, updates)
     new_state, _ = run(state, batch[None])
-    for got, want, ema, p0 in zip(*(jax.tree.leaves(t) for t in (new_state.params, expected, new_state.ema_params, params0))):
+    for got, want, ema, p0 in zip(
+        *(jax.tree.leaves(t) for t in (new_state.params, expected, new_state.ema_params, params0))
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(ema, 0.9 * p0 + 0.1 * np.asarray(want), rtol=1e-5, atol=1e-7)
 
@@ -99,11 +102,13 @@ def test_mlp_options():
     variables = model.init(jax.random.PRNGKey(0), x, sigma)
     params = jax.tree.map(lambda p: p + 0.1, variables["params"])  # the zero-initialised output layer made nonzero
     out = model.apply({"params": params}, x, sigma)
-    unscaled = MLPScoreNet(hidden_dims=(8, 8), embedding_type="fourier", embedding_dim=8).apply({"params": params}, x, sigma)
+    unscaled = MLPScoreNet(hidden_dims=(8, 8), embedding_type="fourier", embedding_dim=8).apply(
+        {"params": params}, x, sigma
+    )
     np.testing.assert_allclose(out, unscaled / sigma[:, None], rtol=1e-5)
     dropout = MLPScoreNet(hidden_dims=(8, 8), embedding_dim=8, dropout=0.5)
     p = jax.tree.map(lambda v: v + 0.1, dropout.init(jax.random.PRNGKey(0), x, sigma)["params"])
-    apply = make_net_apply(dropout)
+    apply = NetApply(dropout)
     np.testing.assert_array_equal(apply(p, x, sigma), apply(p, x, sigma))
     assert not np.allclose(apply(p, x, sigma, jax.random.PRNGKey(1)), apply(p, x, sigma, jax.random.PRNGKey(2)))
 

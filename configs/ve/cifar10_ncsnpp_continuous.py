@@ -13,7 +13,14 @@ def get_config(num_res_blocks: int = 4):
     sampling.method = "pc"
     sampling.predictor = "reverse_diffusion"
     sampling.corrector = "langevin"
+    sampling.eps = 1e-5  # the reference's run_lib: 1e-5 for VE
 
-    set_ncsnpp(config.model, fir=True, progressive_input="residual", num_res_blocks=num_res_blocks,
-               scale_by_sigma=True, ema_rate=0.999)
+    set_ncsnpp(
+        config,
+        fir=True,
+        progressive_input="residual",
+        num_res_blocks=num_res_blocks,
+        scale_by_sigma=True,
+        ema_rate=0.999,
+    )
     return config

@@ -14,10 +14,17 @@ def get_config(num_res_blocks: int = 4, sde: str = "vpsde"):
     sampling.method = "pc"
     sampling.predictor = "euler_maruyama"
     sampling.corrector = "none"
+    sampling.eps = 1e-3  # the reference's run_lib: 1e-3 for VP and sub-VP
 
     config.data.centered = True
 
-    set_ncsnpp(config.model, fir=False, progressive_input="none", num_res_blocks=num_res_blocks,
-               scale_by_sigma=False, ema_rate=0.9999)
+    set_ncsnpp(
+        config,
+        fir=False,
+        progressive_input="none",
+        num_res_blocks=num_res_blocks,
+        scale_by_sigma=False,
+        ema_rate=0.9999,
+    )
     config.model.embedding_type = "positional"
     return config

@@ -6,7 +6,7 @@ evaluation split, and how raw batches become model input on device.
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -30,16 +30,37 @@ TFDS_DATASETS = {
 BUILT_IN = ("digits", "folder")
 DATASET_NAMES = tuple(sorted(TOY_DATASETS.names() + BUILT_IN + tuple(TFDS_DATASETS))) + ("tfds:<name>",)
 
-__all__ = ["Data", "get_data", "image_data", "get_image_source", "TOY_DATASETS", "eight_gaussians", "checkerboard",
-           "two_moons", "get_toy_sampler", "ArraySource", "BatchStream", "eval_batches"]
+__all__ = [
+    "Data",
+    "get_data",
+    "dataset_key",
+    "DATASET_NAMES",
+    "image_data",
+    "get_image_source",
+    "TOY_DATASETS",
+    "eight_gaussians",
+    "checkerboard",
+    "two_moons",
+    "get_toy_sampler",
+    "ArraySource",
+    "BatchStream",
+    "eval_batches",
+]
+
+
+def dataset_key(name: str) -> str | None:
+    """The registry key of a dataset name (case and dashes ignored; tfds:<name> kept), or None."""
+    key = str(name).lower().replace("-", "_")
+    if key in TOY_DATASETS or key in BUILT_IN or key in TFDS_DATASETS:
+        return key
+    return "tfds:" + str(name)[5:] if key.startswith("tfds:") and len(key) > 5 else None
 
 
 def _dataset_name(config) -> str:
-    name = str(config.data.dataset)
-    key = name.lower().replace("-", "_")
-    if key in TOY_DATASETS or key in BUILT_IN or key in TFDS_DATASETS or key.startswith("tfds:"):
-        return key if not key.startswith("tfds:") else "tfds:" + name[5:]
-    raise ValueError(f"unknown dataset config.data.dataset={name!r}: choose from {DATASET_NAMES}")
+    key = dataset_key(config.data.dataset)
+    if key is None:
+        raise ValueError(f"unknown dataset config.data.dataset={config.data.dataset!r}: choose from {DATASET_NAMES}")
+    return key
 
 
 def is_toy(config) -> bool:
@@ -56,17 +77,19 @@ def get_image_source(config, split: str) -> ImageSource:
     if name == "digits":
         return load_digits("train" if split == "train" else "test", size, channels)
     if name == "folder":
-        return load_folder(data.get("path", ""), "train" if split == "train" else "test", size, channels)
+        return load_folder(data.path, "train" if split == "train" else "test", size, channels)
     if name.startswith("tfds:"):
         tfds_name, train_split, eval_split, crop = name[5:], "train", "test", 0
     else:
         tfds_name, train_split, eval_split, crop = TFDS_DATASETS[name]
-        tfds_name = tfds_name.format(category=data.get("category", "bedroom"))
-    split_name = data.get(f"{split}_split", None) or (train_split if split == "train" else eval_split)
-    preprocess = (functools.partial(image_ops.resize, size=size) if crop is None
-                  else functools.partial(image_ops.square_resize, size=size, crop=crop or None))
-    return load_tfds(tfds_name, split_name, data.get("data_dir", None), bool(data.get("download", True)),
-                     preprocess, channels)
+        tfds_name = tfds_name.format(category=data.category)
+    split_name = data[f"{split}_split"] or (train_split if split == "train" else eval_split)
+    preprocess = (
+        functools.partial(image_ops.resize, size=size)
+        if crop is None
+        else functools.partial(image_ops.square_resize, size=size, crop=crop or None)
+    )
+    return load_tfds(tfds_name, split_name, data.data_dir or None, bool(data.download), preprocess, channels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +119,15 @@ def get_data(config, process_index: int = 0, process_count: int = 1) -> Data:
         dim = int(config.data.dim)
         if dim != 2:
             raise ValueError(f"config.data.dim={dim}: the toy datasets are 2-D")
-        return Data(name, (2,), lambda step, count: np.arange(step, step + count, dtype=np.int32),
-                    _toy_model_input(name, seed, batch_size), 0, image=False, centered=True)
+        return Data(
+            name,
+            (2,),
+            lambda step, count: np.arange(step, step + count, dtype=np.int32),
+            _toy_model_input(name, seed, batch_size),
+            0,
+            image=False,
+            centered=True,
+        )
     return image_data(config, get_image_source(config, "train"), process_index, process_count)
 
 
@@ -111,8 +141,7 @@ def image_data(config, source: ImageSource, process_index: int = 0, process_coun
         return image_ops.to_model_input(rng, raw["image"], random_flip=train and bool(data.random_flip), **preprocess)
 
     shape = (int(data.image_size), int(data.image_size), int(data.num_channels))
-    return Data(name, shape, stream.batches, model_input, source.num_classes, image=True,
-                centered=bool(data.centered))
+    return Data(name, shape, stream.batches, model_input, source.num_classes, image=True, centered=bool(data.centered))
 
 
 def _toy_model_input(name: str, seed: int, batch_size: int):

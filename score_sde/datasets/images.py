@@ -18,7 +18,7 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     if size > min(height, width):
         raise ValueError(f"cannot crop {size}x{size} from a {height}x{width} image")
     top, left = (height - size) // 2, (width - size) // 2
-    return image[top: top + size, left: left + size]
+    return image[top : top + size, left : left + size]
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:

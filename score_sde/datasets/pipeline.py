@@ -6,7 +6,8 @@ iterator state to checkpoint. Each process reads only its slice of every global 
 
 import queue
 import threading
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,7 +21,8 @@ def check_batch_split(batch_size: int, process_count: int, device_count: int, se
     if batch_size % device_count:
         raise ValueError(
             f"{setting}={batch_size} must be divisible by the number of devices ({device_count}, over "
-            f"{process_count} process(es))")
+            f"{process_count} process(es))"
+        )
     return batch_size // process_count
 
 
@@ -28,8 +30,9 @@ class BatchStream:
     """Epoch-shuffled batches of a source: global position p of the stream is example
     permutation_e[p mod N] with e = p // N and permutation_e drawn from (seed, e)."""
 
-    def __init__(self, source: ImageSource, global_batch_size: int, seed: int,
-                 process_index: int = 0, process_count: int = 1):
+    def __init__(
+        self, source: ImageSource, global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1
+    ):
         if len(source) == 0:
             raise ValueError("the training split is empty")
         self.source = source
@@ -57,8 +60,9 @@ class BatchStream:
         return {"image": np.stack([p[0] for p in parts]), "label": np.stack([p[1] for p in parts])}
 
 
-def eval_batches(source: ImageSource, batch_size: int, process_index: int = 0, process_count: int = 1,
-                 max_examples: int = 0) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(
+    source: ImageSource, batch_size: int, process_index: int = 0, process_count: int = 1, max_examples: int = 0
+) -> Iterator[dict[str, np.ndarray]]:
     """The split in order, in full global batches (the remainder is dropped), this process's slice.
 
     max_examples > 0 stops after that many examples (rounded down to whole batches).

@@ -7,8 +7,9 @@ the data has no labels.
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -85,12 +86,14 @@ def load_folder(path: str, split: str, image_size: int, num_channels: int, eval_
         return load_folder(root / split, "all", image_size, num_channels)
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
     folders = [(root / c, i) for i, c in enumerate(classes)] or [(root, 0)]
-    files = [(f, label) for folder, label in folders
-             for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    files = [
+        (f, label) for folder, label in folders for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
     if not files:
         raise FileNotFoundError(
             f"config.data.path={str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}) directly or in "
-            "one folder per class")
+            "one folder per class"
+        )
     if split != "all":
         order = np.random.default_rng(0).permutation(len(files))
         held_out = max(1, int(round(eval_fraction * len(files))))
@@ -137,8 +140,14 @@ def network_reachable(host: str = "storage.googleapis.com", port: int = 443, tim
         return False
 
 
-def load_tfds(name: str, split: str, data_dir: str | None, download: bool,
-              preprocess: Callable[[np.ndarray], np.ndarray], num_channels: int) -> TfdsSource:
+def load_tfds(
+    name: str,
+    split: str,
+    data_dir: str | None,
+    download: bool,
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    num_channels: int,
+) -> TfdsSource:
     """Opens split `split` of tfds dataset `name`, preparing it (array_record) when allowed.
 
     Without a network (checked first, so offline runs fail in seconds, not after tfds's
@@ -150,22 +159,26 @@ def load_tfds(name: str, split: str, data_dir: str | None, download: bool,
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if not builder.is_prepared():
         where = builder.data_dir
-        alternatives = ("use data.dataset='digits' (built in, offline) or data.dataset='folder' with "
-                        "data.path=<a folder of images>")
+        alternatives = (
+            "use data.dataset='digits' (built in, offline) or data.dataset='folder' with data.path=<a folder of images>"
+        )
         if not download:
             raise FileNotFoundError(
                 f"tfds dataset {name!r} is not prepared in {where} and config.data.download=False; prepare it "
-                f"there, point config.data.data_dir at a prepared copy, or {alternatives}")
+                f"there, point config.data.data_dir at a prepared copy, or {alternatives}"
+            )
         if not network_reachable():
             raise ConnectionError(
                 f"tfds dataset {name!r} is not prepared in {where} and cannot be downloaded: no network. "
-                f"Prepare it on a machine with network access and copy the folder, or {alternatives}")
+                f"Prepare it on a machine with network access and copy the folder, or {alternatives}"
+            )
         try:
             builder.download_and_prepare(file_format="array_record")
         except ModuleNotFoundError as error:
             raise ModuleNotFoundError(
                 f"preparing tfds dataset {name!r} needs {error.name}; install it (pip install 'score_sde[prepare]' "
-                "adds TensorFlow) or prepare the dataset elsewhere") from error
+                "adds TensorFlow) or prepare the dataset elsewhere"
+            ) from error
     if split not in builder.info.splits:
         raise ValueError(f"tfds dataset {name!r} has splits {tuple(builder.info.splits)}; got {split!r}")
     features = builder.info.features

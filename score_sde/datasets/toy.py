@@ -1,6 +1,6 @@
 """Built-in 2-D toy distributions, sampled on device (no download, no host round trip)."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

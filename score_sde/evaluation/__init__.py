@@ -2,11 +2,32 @@
 offline FD-digits metric."""
 
 from score_sde.evaluation.inception import InceptionV3, load_inception_params
-from score_sde.evaluation.metrics import (finalize_inception_score, finalize_statistics, frechet_distance,
-                                          init_inception_score, init_statistics, kernel_inception_distance,
-                                          load_statistics, save_statistics, sqrtm_psd, update_inception_score,
-                                          update_statistics)
+from score_sde.evaluation.metrics import (
+    finalize_inception_score,
+    finalize_statistics,
+    frechet_distance,
+    init_inception_score,
+    init_statistics,
+    kernel_inception_distance,
+    load_statistics,
+    save_statistics,
+    sqrtm_psd,
+    update_inception_score,
+    update_statistics,
+)
 
-__all__ = ["InceptionV3", "load_inception_params", "frechet_distance", "sqrtm_psd", "init_statistics",
-           "update_statistics", "finalize_statistics", "init_inception_score", "update_inception_score",
-           "finalize_inception_score", "kernel_inception_distance", "load_statistics", "save_statistics"]
+__all__ = [
+    "InceptionV3",
+    "load_inception_params",
+    "frechet_distance",
+    "sqrtm_psd",
+    "init_statistics",
+    "update_statistics",
+    "finalize_statistics",
+    "init_inception_score",
+    "update_inception_score",
+    "finalize_inception_score",
+    "kernel_inception_distance",
+    "load_statistics",
+    "save_statistics",
+]

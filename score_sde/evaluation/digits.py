@@ -90,7 +90,9 @@ def load_classifier(path: Path = WEIGHTS) -> dict:
     """The shipped classifier's parameters (a missing file names the command that rebuilds it)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"digits classifier {path} not found: build it with `python -m score_sde.evaluation.digits`")
+        raise FileNotFoundError(
+            f"digits classifier {path} not found: build it with `python -m score_sde.evaluation.digits`"
+        )
     params: dict = {}
     with np.load(path) as arrays:
         for key in arrays.files:
@@ -113,11 +115,13 @@ def accuracy(params: dict, split: str = "test") -> float:
     return float(np.mean(np.argmax(np.asarray(classify(params, images)[1]), -1) == labels))
 
 
-def feature_statistics(params: dict, images: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def feature_statistics(
+    params: dict, images: np.ndarray, batch_size: int = 500
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, covariance, predicted classes) of images in [0, 1], streamed in batches."""
     stats, predictions = init_statistics(FEATURE_DIM), []
     for start in range(0, len(images), batch_size):
-        features, logits = classify(params, jnp.asarray(images[start: start + batch_size], jnp.float32))
+        features, logits = classify(params, jnp.asarray(images[start : start + batch_size], jnp.float32))
         stats = update_statistics(stats, features)
         predictions.append(np.argmax(np.asarray(logits), -1))
     return (*finalize_statistics(stats), np.concatenate(predictions))
@@ -129,9 +133,11 @@ def figures(mu: np.ndarray, sigma: np.ndarray, class_counts: np.ndarray, params:
     1 / (2 x 10) of the images) and the fraction of images per predicted class."""
     mu_ref, sigma_ref, _ = feature_statistics(params, _digits("train")[0])
     fractions = class_counts / max(1, class_counts.sum())
-    return {"fd_digits": frechet_distance(mu, sigma, mu_ref, sigma_ref),
-            "digit_classes_covered": int(np.sum(fractions >= 0.5 / NUM_CLASSES)),
-            "digit_class_fractions": [round(float(f), 4) for f in fractions]}
+    return {
+        "fd_digits": frechet_distance(mu, sigma, mu_ref, sigma_ref),
+        "digit_classes_covered": int(np.sum(fractions >= 0.5 / NUM_CLASSES)),
+        "digit_class_fractions": [round(float(f), 4) for f in fractions],
+    }
 
 
 def digit_metrics(images: np.ndarray, params: dict | None = None) -> dict:
@@ -145,8 +151,10 @@ def main() -> None:
     start = time.time()
     params = train_classifier()
     save_classifier(params)
-    print(f"trained in {time.time() - start:.1f} s; test accuracy {accuracy(params):.4f} on 300 held-out digits; "
-          f"written to {WEIGHTS}")
+    print(
+        f"trained in {time.time() - start:.1f} s; test accuracy {accuracy(params):.4f} on 300 held-out digits; "
+        f"written to {WEIGHTS}"
+    )
 
 
 if __name__ == "__main__":

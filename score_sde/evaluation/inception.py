@@ -26,9 +26,11 @@ Array = jax.Array
 INPUT_SIZE = 299
 NUM_LOGITS = 1008
 FEATURE_DIM = 2048
-WEIGHTS_HELP = ("get pt_inception-2015-12-05-6726825d.pth from https://github.com/mseitzer/pytorch-fid/releases/"
-                "download/fid_weights/pt_inception-2015-12-05-6726825d.pth and convert it once with "
-                "`python -m score_sde.evaluation.inception <that .pth> inception_fid.npz` (needs PyTorch)")
+WEIGHTS_HELP = (
+    "get pt_inception-2015-12-05-6726825d.pth from https://github.com/mseitzer/pytorch-fid/releases/"
+    "download/fid_weights/pt_inception-2015-12-05-6726825d.pth and convert it once with "
+    "`python -m score_sde.evaluation.inception <that .pth> inception_fid.npz` (needs PyTorch)"
+)
 
 
 class BasicConv(nn.Module):
@@ -41,8 +43,14 @@ class BasicConv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        conv = nn.Conv(self.features, self.kernel, strides=self.stride, use_bias=False, name="conv",
-                       padding=[(self.padding[0], self.padding[0]), (self.padding[1], self.padding[1])])
+        conv = nn.Conv(
+            self.features,
+            self.kernel,
+            strides=self.stride,
+            use_bias=False,
+            name="conv",
+            padding=[(self.padding[0], self.padding[0]), (self.padding[1], self.padding[1])],
+        )
         x = conv(x)
         shape = (self.features,)
         scale = self.param("bn_weight", nn.initializers.ones, shape)
@@ -126,12 +134,22 @@ class InceptionE(nn.Module):
     def __call__(self, x):
         b1 = BasicConv(320, (1, 1), name="branch1x1")(x)
         b3 = BasicConv(384, (1, 1), name="branch3x3_1")(x)
-        b3 = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-                              BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], axis=-1)
+        b3 = jnp.concatenate(
+            [
+                BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+                BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+            ],
+            axis=-1,
+        )
         bd = BasicConv(448, (1, 1), name="branch3x3dbl_1")(x)
         bd = BasicConv(384, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
-        bd = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-                              BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], axis=-1)
+        bd = jnp.concatenate(
+            [
+                BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+                BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+            ],
+            axis=-1,
+        )
         pooled = _max_pool(x, 1, ((1, 1), (1, 1))) if self.max_pool_branch else _avg_pool_exclude_padding(x)
         bp = BasicConv(192, (1, 1), name="branch_pool")(pooled)
         return jnp.concatenate([b1, b3, bd, bp], axis=-1)
@@ -202,8 +220,10 @@ def params_from_state_dict(state_dict, source: str = "the weights") -> dict:
             raise ValueError(f"{source}: unexpected tensor {key!r}; is this pytorch-fid's Inception? ({WEIGHTS_HELP})")
         value = _to_flax(np.asarray(value, np.float32))
         if value.shape != expected[path]:
-            raise ValueError(f"{source}: tensor {key!r} has shape {value.shape} (as Flax), expected {expected[path]}; "
-                             f"this is not the FID Inception ({WEIGHTS_HELP})")
+            raise ValueError(
+                f"{source}: tensor {key!r} has shape {value.shape} (as Flax), expected {expected[path]}; "
+                f"this is not the FID Inception ({WEIGHTS_HELP})"
+            )
         node = params
         for name in path[:-1]:
             node = node.setdefault(name, {})
@@ -245,8 +265,9 @@ def _read_pth(path: Path) -> dict:
     try:
         import torch
     except ImportError as error:
-        raise ImportError(f"reading {path} needs PyTorch (pip install torch); or convert it once elsewhere: "
-                          f"{WEIGHTS_HELP}") from error
+        raise ImportError(
+            f"reading {path} needs PyTorch (pip install torch); or convert it once elsewhere: {WEIGHTS_HELP}"
+        ) from error
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {k: v.numpy() for k, v in state.items()}
 

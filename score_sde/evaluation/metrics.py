@@ -29,8 +29,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
-        raise ValueError(f"frechet_distance needs means (D,) and covariances (D, D) of one D; got {mu1.shape}, "
-                         f"{sigma1.shape}, {mu2.shape}, {sigma2.shape}")
+        raise ValueError(
+            f"frechet_distance needs means (D,) and covariances (D, D) of one D; got {mu1.shape}, "
+            f"{sigma1.shape}, {mu2.shape}, {sigma2.shape}"
+        )
     root1 = sqrtm_psd(sigma1)
     eigenvalues = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
     trace_sqrt = np.sum(np.sqrt(np.clip(eigenvalues, 0.0, None)))
@@ -39,10 +41,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 # ---- streaming mean and covariance (Chan et al.'s pairwise update, on device) ----
 
+
 def init_statistics(dim: int) -> dict:
     """Empty running statistics of dim-dimensional features: count, mean (D,), scatter (D, D)."""
-    return {"count": jnp.zeros((), jnp.float32), "mean": jnp.zeros((dim,), jnp.float32),
-            "scatter": jnp.zeros((dim, dim), jnp.float32)}
+    return {
+        "count": jnp.zeros((), jnp.float32),
+        "mean": jnp.zeros((dim,), jnp.float32),
+        "scatter": jnp.zeros((dim, dim), jnp.float32),
+    }
 
 
 @jax.jit
@@ -56,8 +62,11 @@ def update_statistics(stats: dict, features: Array) -> dict:
     n = stats["count"]
     total = n + n_b
     delta = mean_b - stats["mean"]
-    return {"count": total, "mean": stats["mean"] + delta * (n_b / total),
-            "scatter": stats["scatter"] + centred.T @ centred + jnp.outer(delta, delta) * (n * n_b / total)}
+    return {
+        "count": total,
+        "mean": stats["mean"] + delta * (n_b / total),
+        "scatter": stats["scatter"] + centred.T @ centred + jnp.outer(delta, delta) * (n * n_b / total),
+    }
 
 
 def finalize_statistics(stats: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -86,10 +95,14 @@ def load_statistics(path) -> tuple[np.ndarray, np.ndarray]:
 
 # ---- Inception Score, streamed over a known number of examples in splits ----
 
+
 def init_inception_score(num_classes: int, num_splits: int = 10) -> dict:
     """Per split: count, sum of p(y|x) (num_classes,), and sum of sum_y p log p."""
-    return {"count": jnp.zeros((num_splits,)), "p_sum": jnp.zeros((num_splits, num_classes)),
-            "neg_entropy_sum": jnp.zeros((num_splits,))}
+    return {
+        "count": jnp.zeros((num_splits,)),
+        "p_sum": jnp.zeros((num_splits, num_classes)),
+        "neg_entropy_sum": jnp.zeros((num_splits,)),
+    }
 
 
 @jax.jit
@@ -98,8 +111,11 @@ def update_inception_score(state: dict, logits: Array, split: Array) -> dict:
     log_p = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)
     p = jnp.exp(log_p)
     one_hot = jax.nn.one_hot(split, state["count"].shape[0])
-    return {"count": state["count"] + one_hot.sum(0), "p_sum": state["p_sum"] + one_hot.T @ p,
-            "neg_entropy_sum": state["neg_entropy_sum"] + one_hot.T @ jnp.sum(p * log_p, -1)}
+    return {
+        "count": state["count"] + one_hot.sum(0),
+        "p_sum": state["p_sum"] + one_hot.T @ p,
+        "neg_entropy_sum": state["neg_entropy_sum"] + one_hot.T @ jnp.sum(p * log_p, -1),
+    }
 
 
 def finalize_inception_score(state: dict) -> tuple[float, float]:
@@ -116,17 +132,22 @@ def finalize_inception_score(state: dict) -> tuple[float, float]:
 
 # ---- Kernel Inception Distance ----
 
+
 def _polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 with k(a, b) = (a.b / D + 1)^3 (Binkowski et al. 2018)."""
     dim = x.shape[1]
     k_xx, k_yy, k_xy = ((a @ b.T / dim + 1.0) ** 3 for a, b in ((x, x), (y, y), (x, y)))
     m, n = len(x), len(y)
-    return float((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1)) + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
-                 - 2.0 * k_xy.mean())
+    return float(
+        (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+        + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+        - 2.0 * k_xy.mean()
+    )
 
 
-def kernel_inception_distance(features1, features2, num_subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    features1, features2, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the unbiased polynomial-kernel MMD^2 over random subsets of both feature
     sets (N, D) (subset size capped by the smaller set), as in the KID paper and torch-fidelity."""
     x, y = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
@@ -134,6 +155,8 @@ def kernel_inception_distance(features1, features2, num_subsets: int = 100, subs
     if size < 2:
         raise ValueError(f"KID needs at least 2 features in each set; got {len(x)} and {len(y)}")
     rng = np.random.default_rng(seed)
-    values = [_polynomial_mmd(x[rng.choice(len(x), size, replace=False)], y[rng.choice(len(y), size, replace=False)])
-              for _ in range(num_subsets)]
+    values = [
+        _polynomial_mmd(x[rng.choice(len(x), size, replace=False)], y[rng.choice(len(y), size, replace=False)])
+        for _ in range(num_subsets)
+    ]
     return float(np.mean(values)), float(np.std(values))

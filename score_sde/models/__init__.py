@@ -1,15 +1,16 @@
 """Score networks and the registry that builds them from a config (`config.model.name`)."""
 
-from typing import Callable
+import dataclasses
+from collections.abc import Callable
 
 import flax.linen as nn
-import jax
+import jax.numpy as jnp
 
+from score_sde._types import Array
 from score_sde.models.mlp import MLPScoreNet
 from score_sde.models.ncsnpp import NCSNpp, ncsnpp_from_config
 from score_sde.registry import Registry
 
-Array = jax.Array
 MODELS: Registry[Callable] = Registry("model")
 
 
@@ -17,16 +18,14 @@ MODELS: Registry[Callable] = Registry("model")
 def _mlp(config) -> nn.Module:
     model = config.model
     if model.embedding_type not in ("positional", "fourier"):
-        raise ValueError(
-            f"config.model.embedding_type={model.embedding_type!r}: choose from ('positional', 'fourier')"
-        )
+        raise ValueError(f"config.model.embedding_type={model.embedding_type!r}: choose from ('positional', 'fourier')")
     return MLPScoreNet(
         hidden_dims=tuple(model.hidden_dims),
         embedding_type=model.embedding_type,
         embedding_dim=int(model.embedding_dim),
-        fourier_scale=float(model.get("fourier_scale", 16.0)),
-        scale_by_sigma=bool(model.get("scale_by_sigma", False)),
-        dropout=float(model.get("dropout", 0.0)),
+        fourier_scale=float(model.fourier_scale),
+        scale_by_sigma=bool(model.scale_by_sigma),
+        dropout=float(model.dropout),
     )
 
 
@@ -38,18 +37,22 @@ def get_model(config) -> nn.Module:
     return MODELS.get(config.model.name, "config.model.name")(config)
 
 
-def make_net_apply(model: nn.Module):
-    """net_apply(params, x, time_cond, dropout_rng, labels) -> output; no rng means evaluation
-    mode; `labels` (B,) are the class labels of a class-conditional network (None otherwise)."""
+@dataclasses.dataclass(frozen=True)
+class NetApply:
+    """net_apply(params, x, time_cond, dropout_rng=None, labels=None) -> output of a Flax module;
+    no rng means evaluation mode; `labels` (B,) are the class labels of a class-conditional
+    network (None otherwise; a scalar label applies to the whole batch). Hashable (by the module),
+    so it can be part of a compiled program."""
 
-    def net_apply(params, x: Array, time_cond: Array, dropout_rng: Array | None = None,
-                  labels: Array | None = None) -> Array:
-        extra = {} if labels is None else {"class_labels": labels}
+    model: nn.Module
+
+    def __call__(
+        self, params, x: Array, time_cond: Array, dropout_rng: Array | None = None, labels: Array | None = None
+    ) -> Array:
+        extra = {} if labels is None else {"class_labels": jnp.broadcast_to(labels, x.shape[:1])}
         if dropout_rng is None:
-            return model.apply({"params": params}, x, time_cond, train=False, **extra)
-        return model.apply({"params": params}, x, time_cond, train=True, rngs={"dropout": dropout_rng}, **extra)
-
-    return net_apply
+            return self.model.apply({"params": params}, x, time_cond, train=False, **extra)
+        return self.model.apply({"params": params}, x, time_cond, train=True, rngs={"dropout": dropout_rng}, **extra)
 
 
-__all__ = ["MODELS", "MLPScoreNet", "NCSNpp", "get_model", "make_net_apply"]
+__all__ = ["MODELS", "MLPScoreNet", "NCSNpp", "NetApply", "get_model"]

@@ -6,8 +6,8 @@ files (`pip install torch`). Layouts: conv OIHW -> HWIO, linear (out, in) -> (in
 GroupNorm weight -> scale.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +24,14 @@ def _template(config):
     x = jax.ShapeDtypeStruct((1, size, size, channels), jnp.float32)
     t = jax.ShapeDtypeStruct((1,), jnp.float32)
     labels = jax.ShapeDtypeStruct((1,), jnp.int32) if model.num_classes else None
-    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros(x.shape), jnp.ones(t.shape),
-                                                  class_labels=None if labels is None else jnp.zeros((1,), jnp.int32)))
+    variables = jax.eval_shape(
+        lambda: model.init(
+            jax.random.PRNGKey(0),
+            jnp.zeros(x.shape),
+            jnp.ones(t.shape),
+            class_labels=None if labels is None else jnp.zeros((1,), jnp.int32),
+        )
+    )
     return variables["params"]
 
 
@@ -78,7 +84,9 @@ def from_pytorch_state_dict(state_dict: Mapping[str, np.ndarray], config) -> dic
     unexpected = [k for k in state if k not in used and (conditional or ".Dense_0." not in k)]
     errors += [f"unexpected {k}" for k in unexpected]
     if errors:
-        raise ValueError(f"the state dict does not match config.model ({len(errors)} problems): " + "; ".join(errors[:10]))
+        raise ValueError(
+            f"the state dict does not match config.model ({len(errors)} problems): " + "; ".join(errors[:10])
+        )
     return params
 
 
@@ -122,6 +130,9 @@ def load_pytorch_checkpoint(path: str | Path, config, ema: bool = True) -> dict:
     to_numpy = lambda v: v.detach().cpu().numpy() if hasattr(v, "detach") else v
     checkpoint = {
         "model": {k: to_numpy(v) for k, v in checkpoint["model"].items()},
-        "ema": {**checkpoint.get("ema", {}), "shadow_params": [to_numpy(v) for v in checkpoint.get("ema", {}).get("shadow_params", [])]},
+        "ema": {
+            **checkpoint.get("ema", {}),
+            "shadow_params": [to_numpy(v) for v in checkpoint.get("ema", {}).get("shadow_params", [])],
+        },
     }
     return from_pytorch_state_dict(state_dict_from_checkpoint(checkpoint, ema=ema), config)

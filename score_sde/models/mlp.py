@@ -1,6 +1,6 @@
 """A residual MLP score network for low-dimensional data (the 2-D toy problems)."""
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

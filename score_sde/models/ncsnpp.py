@@ -6,7 +6,8 @@ centered data. Submodules are named `modules_{i}` in the order of the reference'
 """
 
 import itertools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -15,7 +16,15 @@ import numpy as np
 
 from score_sde.models.layers import GaussianFourierProjection, sinusoidal_embedding
 from score_sde.models.ncsnpp_layers import (
-    AttnBlock, Combine, Downsample, ResnetBlockBigGAN, ResnetBlockDDPM, Upsample, conv3x3, dense, group_norm,
+    AttnBlock,
+    Combine,
+    Downsample,
+    ResnetBlockBigGAN,
+    ResnetBlockDDPM,
+    Upsample,
+    conv3x3,
+    dense,
+    group_norm,
 )
 
 Array = jax.Array
@@ -90,11 +99,21 @@ class NCSNpp(nn.Module):
 
         if self.resblock_type == "ddpm":
             block = lambda out_ch=None, **kw: ResnetBlockDDPM(
-                out_ch, self.dropout, self.skip_rescale, self.init_scale, dtype, name=name())
+                out_ch, self.dropout, self.skip_rescale, self.init_scale, dtype, name=name()
+            )
         else:
             block = lambda out_ch=None, up=False, down=False: ResnetBlockBigGAN(
-                out_ch, up, down, self.dropout, self.fir, tuple(self.fir_kernel), self.skip_rescale, self.init_scale,
-                dtype, name=name())
+                out_ch,
+                up,
+                down,
+                self.dropout,
+                self.fir,
+                tuple(self.fir_kernel),
+                self.skip_rescale,
+                self.init_scale,
+                dtype,
+                name=name(),
+            )
         attention = lambda: AttnBlock(self.skip_rescale, self.init_scale, dtype, name=name())
         fir = dict(fir=self.fir, fir_kernel=tuple(self.fir_kernel), dtype=dtype)
         rescale = lambda a, b: (a + b) / np.sqrt(2.0) if self.skip_rescale else a + b
@@ -199,15 +218,28 @@ def ncsnpp_from_config(config) -> NCSNpp:
             f"image_size={size} with ch_mult={ch_mult}: choose from {resolutions}"
         )
     return NCSNpp(
-        nf=int(model.nf), ch_mult=ch_mult, num_res_blocks=int(model.num_res_blocks),
-        attn_resolutions=tuple(int(r) for r in model.attn_resolutions), dropout=float(model.dropout),
-        resamp_with_conv=bool(model.resamp_with_conv), conditional=bool(model.conditional), fir=bool(model.fir),
-        fir_kernel=tuple(int(k) for k in model.fir_kernel), skip_rescale=bool(model.skip_rescale),
-        resblock_type=choice("resblock_type", RESBLOCKS), progressive=choice("progressive", PROGRESSIVE),
+        nf=int(model.nf),
+        ch_mult=ch_mult,
+        num_res_blocks=int(model.num_res_blocks),
+        attn_resolutions=tuple(int(r) for r in model.attn_resolutions),
+        dropout=float(model.dropout),
+        resamp_with_conv=bool(model.resamp_with_conv),
+        conditional=bool(model.conditional),
+        fir=bool(model.fir),
+        fir_kernel=tuple(int(k) for k in model.fir_kernel),
+        skip_rescale=bool(model.skip_rescale),
+        resblock_type=choice("resblock_type", RESBLOCKS),
+        progressive=choice("progressive", PROGRESSIVE),
         progressive_input=choice("progressive_input", PROGRESSIVE_INPUT),
-        progressive_combine=choice("progressive_combine", COMBINE), embedding_type=embedding_type,
-        fourier_scale=float(model.fourier_scale), init_scale=float(model.init_scale),
-        scale_by_sigma=bool(model.scale_by_sigma), centered=bool(data.centered),
-        sigma_min=float(model.sigma_min), sigma_max=float(model.sigma_max), num_scales=int(model.num_scales),
-        num_classes=int(model.get("num_classes", 0)), dtype=jnp.dtype(model.get("dtype", "float32")),
+        progressive_combine=choice("progressive_combine", COMBINE),
+        embedding_type=embedding_type,
+        fourier_scale=float(model.fourier_scale),
+        init_scale=float(model.init_scale),
+        scale_by_sigma=bool(model.scale_by_sigma),
+        centered=bool(data.centered),
+        sigma_min=float(model.sigma_min),
+        sigma_max=float(model.sigma_max),
+        num_scales=int(model.num_scales),
+        num_classes=int(model.num_classes),
+        dtype=jnp.dtype(model.dtype),
     )

@@ -1,7 +1,8 @@
 """Layers of NCSN++ / DDPM++ (NHWC), named like the reference's submodules so that reference
 checkpoints map onto them one to one (`score_sde.models.convert`)."""
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -31,8 +32,15 @@ def group_norm(channels: int, dtype: Dtype, name: str | None = None) -> nn.Group
 
 
 def conv3x3(features: int, dtype: Dtype, init_scale: float = 1.0, stride: int = 1, padding="SAME", name=None):
-    return nn.Conv(features, (3, 3), strides=(stride, stride), padding=padding, kernel_init=default_init(init_scale),
-                   dtype=dtype, name=name)
+    return nn.Conv(
+        features,
+        (3, 3),
+        strides=(stride, stride),
+        padding=padding,
+        kernel_init=default_init(init_scale),
+        dtype=dtype,
+        name=name,
+    )
 
 
 def conv1x1(features: int, dtype: Dtype, init_scale: float = 1.0, name=None):
@@ -187,9 +195,13 @@ class ResnetBlockBigGAN(nn.Module):
         out_ch = self.out_ch or in_ch
         h = nn.swish(group_norm(in_ch, self.dtype, name="GroupNorm_0")(x))
         if self.up:
-            resample = (lambda v: resampling.upsample_2d(v, self.fir_kernel)) if self.fir else resampling.naive_upsample_2d
+            resample = (
+                (lambda v: resampling.upsample_2d(v, self.fir_kernel)) if self.fir else resampling.naive_upsample_2d
+            )
         elif self.down:
-            resample = (lambda v: resampling.downsample_2d(v, self.fir_kernel)) if self.fir else resampling.naive_downsample_2d
+            resample = (
+                (lambda v: resampling.downsample_2d(v, self.fir_kernel)) if self.fir else resampling.naive_downsample_2d
+            )
         else:
             resample = None
         if resample is not None:

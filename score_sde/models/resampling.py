@@ -4,7 +4,7 @@ upfirdn2d zero-inserts by `up`, pads, convolves with a 2-D FIR kernel and keeps 
 pixel; here it is one depthwise `lax.conv_general_dilated`, so XLA fuses it.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +28,13 @@ def upfirdn2d(x: Array, kernel: np.ndarray, up: int = 1, down: int = 1, pad: tup
     # lhs_dilation inserts up - 1 zeros between pixels; upfirdn2d also appends them after the last.
     padding = [(pad[0], pad[1] + up - 1)] * 2
     return jax.lax.conv_general_dilated(
-        x, weights, window_strides=(down, down), padding=padding, lhs_dilation=(up, up),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels,
+        x,
+        weights,
+        window_strides=(down, down),
+        padding=padding,
+        lhs_dilation=(up, up),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=channels,
     )
 
 
@@ -52,7 +57,11 @@ def upsample_conv_2d(x: Array, w: Array, kernel: Sequence[float], factor: int = 
     convolution followed by FIR filtering, (B, H, W, in) -> (B, factor H, factor W, out)."""
     kh = w.shape[0]
     x = jax.lax.conv_general_dilated(
-        x, w, window_strides=(1, 1), padding=[(kh - 1, kh - 1)] * 2, lhs_dilation=(factor, factor),
+        x,
+        w,
+        window_strides=(1, 1),
+        padding=[(kh - 1, kh - 1)] * 2,
+        lhs_dilation=(factor, factor),
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
     k = fir_kernel_2d(kernel) * factor**2

@@ -1,9 +1,16 @@
 """The experiment runner behind `python -m experiments.main`: one function per --mode."""
 
-from score_sde.runner.modes import compute_likelihood, evaluate, fid_stats, sample
+from score_sde.runner.modes import check, compute_likelihood, evaluate, fid_stats, sample
 from score_sde.runner.setup import Setup, build
-from score_sde.runner.training import train
+from score_sde.runner.train_loop import train
 
-MODES = {"train": train, "eval": evaluate, "sample": sample, "likelihood": compute_likelihood, "fid_stats": fid_stats}
+MODES = {
+    "train": train,
+    "eval": evaluate,
+    "sample": sample,
+    "likelihood": compute_likelihood,
+    "fid_stats": fid_stats,
+    "check": check,
+}
 
-__all__ = ["MODES", "Setup", "build", "train", "evaluate", "sample", "compute_likelihood", "fid_stats"]
+__all__ = ["MODES", "Setup", "build", "train", "evaluate", "sample", "compute_likelihood", "fid_stats", "check"]

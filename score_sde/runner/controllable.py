@@ -13,6 +13,7 @@ n_steps_each, num_steps); interpolation uses its ODE settings (ode_solver, rtol,
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +25,11 @@ from score_sde.datasets.sources import load_folder, read_image
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
 from score_sde.plotting import image_grid_png
-from score_sde.runner.setup import Setup
-from score_sde.sampling import interpolate, ode_settings, pc_settings, sample_colorize, sample_inpaint
+from score_sde.runner.sampler_config import ode_settings, pc_settings
+from score_sde.sampling import interpolate, sample_colorize, sample_inpaint
+
+if TYPE_CHECKING:
+    from score_sde.runner.setup import Setup
 
 TASKS = ("generate", "inpaint", "colorize", "interpolate")
 MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checkerboard")
@@ -33,16 +37,13 @@ MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checke
 
 def check_task(config, image: bool, num_channels: int) -> str:
     """The configured task, checked against the data before any work."""
-    task = str(config.sampling.get("task", "generate"))
-    if task not in TASKS:
-        raise ValueError(f"config.sampling.task={task!r}: choose from {TASKS}")
+    task = str(config.sampling.task)
     if task != "generate" and not image:
         raise ValueError(f"config.sampling.task={task!r} needs image data; config.data.dataset is 2-D")
     if task == "colorize" and num_channels != 3:
-        raise ValueError(f"config.sampling.task='colorize' needs a 3-channel model; config.data.num_channels="
-                         f"{num_channels}")
-    if task == "interpolate" and int(config.sampling.get("interpolation_points", 8)) < 2:
-        raise ValueError("config.sampling.interpolation_points must be at least 2 (the two endpoints)")
+        raise ValueError(
+            f"config.sampling.task='colorize' needs a 3-channel model; config.data.num_channels={num_channels}"
+        )
     return task
 
 
@@ -53,7 +54,10 @@ def make_mask(spec: str, image_size: int) -> np.ndarray:
     rows, cols = np.mgrid[:size, :size]
     half = size // 2
     built_in = {
-        "right_half": cols < half, "left_half": cols >= half, "bottom_half": rows < half, "top_half": rows >= half,
+        "right_half": cols < half,
+        "left_half": cols >= half,
+        "bottom_half": rows < half,
+        "top_half": rows >= half,
         "center": ~((np.abs(rows - (size - 1) / 2) < size / 4) & (np.abs(cols - (size - 1) / 2) < size / 4)),
         "checkerboard": ((rows // max(1, size // 8)) + (cols // max(1, size // 8))) % 2 == 0,
     }
@@ -69,32 +73,45 @@ def make_mask(spec: str, image_size: int) -> np.ndarray:
 def load_inputs(config, count: int) -> np.ndarray:
     """The first `count` uint8 images (count, H, W, C) of config.sampling.inputs."""
     data = config.data
-    folder = str(config.sampling.get("inputs", ""))
-    source = (load_folder(folder, "all", int(data.image_size), int(data.num_channels)) if folder
-              else get_image_source(config, "eval"))
+    folder = str(config.sampling.inputs)
+    source = (
+        load_folder(folder, "all", int(data.image_size), int(data.num_channels))
+        if folder
+        else get_image_source(config, "eval")
+    )
     if len(source) < count:
         where = f"config.sampling.inputs={folder!r}" if folder else f"the eval split of {data.dataset!r}"
         raise ValueError(f"{where} holds {len(source)} images; the task needs {count} (config.eval.num_samples)")
     return source.get(np.arange(count))[0]
 
 
-def _interpolate(setup: Setup, params, pixels: np.ndarray, x):
+def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
-    sampling, centered = setup.config.sampling, setup.data.centered
-    path, nfe = interpolate(setup.sde, setup.score_fn(params), x[0::2], x[1::2],
-                            int(sampling.get("interpolation_points", 8)), **ode_settings(sampling))
+    sampling, centered = setup.config.sampling, setup.centered
+    path, nfe = interpolate(
+        setup.sde,
+        setup.score_fn(params),
+        x[0::2],
+        x[1::2],
+        int(sampling.interpolation_points),
+        **ode_settings(sampling),
+    )
     path = to_host(path)
     strips = np.concatenate([pixels[0::2, None], to_uint8(path, centered=centered), pixels[1::2, None]], axis=1)
     error = float(np.max(np.abs(path[:, [0, -1]] - np.stack([x[0::2], x[1::2]], 1))))
-    return strips, {"inputs": pixels, "interpolation": path}, {"nfe": int(nfe), "endpoint_reconstruction_max_error": error}
+    return (
+        strips,
+        {"inputs": pixels, "interpolation": path},
+        {"nfe": int(nfe), "endpoint_reconstruction_max_error": error},
+    )
 
 
-def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
+def _fill_in(setup: "Setup", params, rng, task: str, pixels: np.ndarray, x):
     """Panels (N, 3, H, W, C) of input | condition | result for inpaint or colorize, outputs, figures."""
     config, count = setup.config, len(pixels)
     score_fn = setup.sampling_score_fn(params, count)
     if task == "inpaint":
-        mask = make_mask(str(config.sampling.get("mask", "right_half")), int(config.data.image_size))
+        mask = make_mask(str(config.sampling.mask), int(config.data.image_size))
         result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **pc_settings(config.sampling))
         shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
         outputs = {"inputs": pixels, "mask": mask}
@@ -103,18 +120,23 @@ def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
         shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
         outputs = {"inputs": pixels}
     outputs["samples"] = to_host(result)  # model range
-    outputs["results"] = to_uint8(outputs["samples"], centered=setup.data.centered)
+    outputs["results"] = to_uint8(outputs["samples"], centered=setup.centered)
     return np.stack([pixels, shown, outputs["results"]], axis=1), outputs, {"nfe": int(nfe)}
 
 
-def run_task(setup: Setup, params, rng, task: str, folder: Path) -> dict:
+def run_task(setup: "Setup", params, rng, task: str, folder: Path) -> dict:
     """Runs inpaint / colorize / interpolate on the configured inputs, writes <folder>/<task>.png
     (rows of input | condition | result, or interpolation strips) and <task>.npz; returns figures."""
     config = setup.config
     count = int(config.eval.num_samples) if task != "interpolate" else 2 * max(1, int(config.eval.num_samples) // 2)
     pixels = load_inputs(config, count)
-    x = to_model_input(jax.random.PRNGKey(0), jnp.asarray(pixels), centered=setup.data.centered,
-                       uniform_dequantization=False, random_flip=False)
+    x = to_model_input(
+        jax.random.PRNGKey(0),
+        jnp.asarray(pixels),
+        centered=setup.centered,
+        uniform_dequantization=False,
+        random_flip=False,
+    )
     if task == "interpolate":
         panels, outputs, figures = _interpolate(setup, params, pixels, x)
         columns = panels.shape[1]
@@ -123,6 +145,10 @@ def run_task(setup: Setup, params, rng, task: str, folder: Path) -> dict:
         columns = 3 * min(4, count)
     if jax.process_index() == 0:
         write_npz_atomic(folder / f"{task}.npz", **outputs)
-        image_grid_png(folder / f"{task}.png", panels.reshape(-1, *pixels.shape[1:]), columns=columns,
-                       scale=max(1, 64 // pixels.shape[1]))
+        image_grid_png(
+            folder / f"{task}.png",
+            panels.reshape(-1, *pixels.shape[1:]),
+            columns=columns,
+            scale=max(1, 64 // pixels.shape[1]),
+        )
     return {"task": task, "count": count, **figures}

@@ -1,4 +1,5 @@
-"""The sample, likelihood, eval and fid_stats modes: load checkpoints from a workdir and evaluate them.
+"""The check, sample, likelihood, eval and fid_stats modes: check a config, or load checkpoints
+from a workdir and evaluate them.
 
 Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
 k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
@@ -14,10 +15,10 @@ from score_sde.evaluation.inception import WEIGHTS_HELP, load_inception_params
 from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
-from score_sde.runner.evaluate import eval_settings, evaluate_state, likelihood
-from score_sde.runner.quality import compute_reference_statistics, reference_statistics_path
-from score_sde.runner.sampling import write_samples
-from score_sde.runner.setup import Setup, build
+from score_sde.runner.drawing import write_samples
+from score_sde.runner.sample_quality import compute_reference_statistics, reference_statistics_path
+from score_sde.runner.setup import Setup, build, parameter_count
+from score_sde.runner.state_evaluation import eval_settings, evaluate_state, likelihood
 from score_sde.summaries import Summaries
 
 logger = logging.getLogger(__name__)
@@ -26,15 +27,18 @@ logger = logging.getLogger(__name__)
 def _checkpoint_step(checkpointer: Checkpointer, config, number: int) -> int:
     steps = checkpointer.all_steps()
     if not steps:
-        raise FileNotFoundError(f"no checkpoints in {checkpointer.snapshots.directory.parent}: train first "
-                                "(--mode train)")
+        raise FileNotFoundError(
+            f"no checkpoints in {checkpointer.snapshots.directory.parent}: train first (--mode train)"
+        )
     if number == -1:
         return steps[-1]
     step = number * int(config.training.snapshot_freq)
     if step not in steps:
         snapshots = [s // int(config.training.snapshot_freq) for s in checkpointer.snapshot_steps()]
-        raise FileNotFoundError(f"config.eval.ckpt={number}: no checkpoint of step {step}; snapshot numbers "
-                                f"available: {snapshots} (or -1 for the newest)")
+        raise FileNotFoundError(
+            f"config.eval.ckpt={number}: no checkpoint of step {step}; snapshot numbers "
+            f"available: {snapshots} (or -1 for the newest)"
+        )
     return step
 
 
@@ -53,10 +57,10 @@ def sample(config, workdir, progress: bool = True) -> dict:
     "generate": config.eval.num_samples samples (samples.png, samples.npz, summary.json) and
     their quality; "inpaint", "colorize", "interpolate": see `score_sde.runner.controllable`.
     """
-    setup = build(config)
-    task = check_task(config, setup.data.image, setup.data.event_shape[-1])
+    setup = build(config, with_data=False)
+    task = check_task(config, setup.image, setup.event_shape[-1])
     workdir = Path(workdir)
-    params, step, label = load_params(setup, Path(workdir), int(config.eval.get("ckpt", -1)))
+    params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
     folder = workdir / "samples" / label
     rng = jax.random.PRNGKey(int(config.seed) + 3)
     if task != "generate":
@@ -68,7 +72,9 @@ def sample(config, workdir, progress: bool = True) -> dict:
     record, samples = evaluate_state(setup, params, rng, settings, progress, workdir)
     record = {"step": step, "sampler": config.sampling.method, **record}
     if jax.process_index() == 0:
-        write_samples(setup, folder, samples, title=f"{label}, {config.sampling.method} sampler, nfe {record['sample_nfe']}")
+        write_samples(
+            setup, folder, samples, title=f"{label}, {config.sampling.method} sampler, nfe {record['sample_nfe']}"
+        )
         write_json_atomic(folder / "summary.json", record)
     return record
 
@@ -76,11 +82,13 @@ def sample(config, workdir, progress: bool = True) -> dict:
 def compute_likelihood(config, workdir, progress: bool = True) -> dict:
     """Bits/dim of config.eval.bpd_dataset under checkpoint config.eval.ckpt, saved to
     <workdir>/likelihood/<step_k>.json."""
-    setup = build(config)
+    setup = build(config, with_data=False)
     workdir = Path(workdir)
-    params, step, label = load_params(setup, Path(workdir), int(config.eval.get("ckpt", -1)))
-    record = {"step": step, **likelihood(setup, params, jax.random.PRNGKey(int(config.seed) + 4),
-                                         eval_settings(config), progress)}
+    params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
+    record = {
+        "step": step,
+        **likelihood(setup, params, jax.random.PRNGKey(int(config.seed) + 4), eval_settings(config), progress),
+    }
     if jax.process_index() == 0:
         write_json_atomic(workdir / "likelihood" / f"{label}.json", record)
     return record
@@ -89,23 +97,30 @@ def compute_likelihood(config, workdir, progress: bool = True) -> dict:
 def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     """The reference's evaluation loop: for each snapshot k in [eval.begin_ckpt, eval.end_ckpt]
     (end -1: up to the newest), the enabled figures, appended to <workdir>/eval_metrics.jsonl."""
-    setup = build(config)
+    setup = build(config, with_data=bool(config.eval.enable_loss))
     workdir = Path(workdir)
     checkpointer = Checkpointer(workdir)
     freq = int(config.training.snapshot_freq)
-    begin, end = int(config.eval.get("begin_ckpt", 1)), int(config.eval.get("end_ckpt", -1))
+    begin, end = int(config.eval.begin_ckpt), int(config.eval.end_ckpt)
     steps = [s for s in checkpointer.snapshot_steps() if s >= begin * freq and (end < 0 or s <= end * freq)]
     if not steps:
         raise FileNotFoundError(
             f"no snapshots in {workdir} between config.eval.begin_ckpt={begin} and end_ckpt={end} (snapshot numbers "
-            f"available: {[s // freq for s in checkpointer.snapshot_steps()]})")
+            f"available: {[s // freq for s in checkpointer.snapshot_steps()]})"
+        )
     settings = eval_settings(config)
     summaries = Summaries(workdir, "eval_metrics", enabled=jax.process_index() == 0)
     records = []
     for step in steps:
         state = checkpointer.restore(step, setup.abstract_state())
-        record, samples = evaluate_state(setup, state.ema_params, jax.random.fold_in(jax.random.PRNGKey(int(config.seed) + 5), step),
-                                         settings, progress, workdir)
+        record, samples = evaluate_state(
+            setup,
+            state.ema_params,
+            jax.random.fold_in(jax.random.PRNGKey(int(config.seed) + 5), step),
+            settings,
+            progress,
+            workdir,
+        )
         record = {"ckpt": step // freq, **record}
         summaries.scalars(step, record)
         if samples is not None and jax.process_index() == 0:
@@ -121,13 +136,32 @@ def fid_stats(config, workdir, progress: bool = True) -> dict:
     """Computes the Inception reference statistics of config.eval.fid_split of the run's dataset
     (mu, sigma and KID features) into <workdir>/fid_stats/<dataset>_<split>_<size>px.npz; needs
     config.eval.inception_weights. No checkpoint is needed."""
-    weights = str(config.eval.get("inception_weights", ""))
+    weights = str(config.eval.inception_weights)
     if not weights:
         raise ValueError(f"--mode fid_stats needs config.eval.inception_weights: {WEIGHTS_HELP}")
-    build(config)  # checks the config and the dataset
+    build(config, with_data=False)
     reference = compute_reference_statistics(config, load_inception_params(weights), progress)
     path = reference_statistics_path(config, workdir)
     if jax.process_index() == 0:
-        save_statistics(path, reference["mu"], reference["sigma"], kid_features=reference["kid_features"],
-                        count=reference["count"])
-    return {"path": str(path), "examples": reference["count"], "split": str(config.eval.get("fid_split", "train"))}
+        save_statistics(
+            path, reference["mu"], reference["sigma"], kid_features=reference["kid_features"], count=reference["count"]
+        )
+    return {"path": str(path), "examples": reference["count"], "split": str(config.eval.fid_split)}
+
+
+def check(config, workdir=None, progress: bool = False) -> dict:
+    """Validates the config and builds the process, parameterisation, network (shapes only), loss
+    and sampler, reading no data and writing nothing; returns a summary of what a run would use."""
+    setup = build(config, with_data=False)
+    sde, training, sampling = setup.sde, config.training, config.sampling
+    params = setup.abstract_params()
+    return {
+        "config": "ok",
+        "process": f"{type(sde).__name__}(T={sde.T:g}, N={sde.N}, prior_std={sde.prior_std:g})",
+        "parameterization": repr(setup.parameterization),
+        "model": f"{config.model.name}: {parameter_count(params):,} parameters, {len(jax.tree.leaves(params))} tensors",
+        "event_shape": list(setup.event_shape),
+        "loss": repr(setup.loss) if training.continuous else f"the reference's discrete loss of {training.sde}",
+        "sampler": f"{sampling.method} (eps={sampling.eps:g})",
+        "devices": f"{jax.device_count()} {jax.devices()[0].platform} device(s), {jax.process_count()} process(es)",
+    }

@@ -1,105 +1,154 @@
 """Everything a run builds from its config, checked once at start-up before any heavy work."""
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from score_sde.datasets import Data, get_data
+from score_sde._types import Array
+from score_sde.datasets import Data, get_data, is_toy
 from score_sde.datasets.pipeline import check_batch_split
 from score_sde.guidance import classifier_free_guided_score
-from score_sde.losses import get_loss_fn, get_score_fn
-from score_sde.models import get_model, make_net_apply
+from score_sde.losses import LossSettings, get_loss_fn
+from score_sde.models import NetApply, get_model
 from score_sde.parallel import batch_sharded, data_mesh, replicated
-from score_sde.sampling import get_sampler
+from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, Parameterization, get_parameterization
+from score_sde.runner.config_check import check_config
+from score_sde.runner.sampler_config import get_sampler
 from score_sde.sde import SDE, get_sde
-from score_sde.train import TrainState, create_train_state, make_optimizer
-
-Array = jax.Array
-TRAINING_INTS = ("n_iters", "batch_size", "n_jitted_steps", "log_freq", "eval_freq", "snapshot_freq",
-                 "snapshot_freq_for_preemption")
+from score_sde.train_step import TrainState, create_train_state, make_optimizer
 
 
-def check_training_config(training) -> None:
-    """Positive integers where needed; checkpoint frequencies that land on dispatch boundaries."""
-    for field in TRAINING_INTS:
-        value = training.get(field, 1)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"config.training.{field} must be a positive integer; got {value!r}")
+def check_dispatch_boundaries(training) -> None:
+    """Checkpoint frequencies must land on dispatch boundaries."""
     for field in ("snapshot_freq", "snapshot_freq_for_preemption"):
         if training[field] % training.n_jitted_steps:
             raise ValueError(
                 f"config.training.{field}={training[field]} must be a multiple of config.training.n_jitted_steps="
-                f"{training.n_jitted_steps} (checkpoints are taken between dispatches)")
+                f"{training.n_jitted_steps} (checkpoints are taken between dispatches)"
+            )
 
 
 def check_class_conditioning(config, data: Data) -> None:
     """A class-conditional network needs labelled data with the same number of classes."""
-    num_classes = int(config.model.get("num_classes", 0))
+    num_classes = int(config.model.num_classes)
     if num_classes and num_classes != data.num_classes:
-        raise ValueError(f"config.model.num_classes={num_classes}, but dataset {data.name!r} has "
-                         f"{data.num_classes} classes (0: unlabelled)")
-    dropout = float(config.training.get("label_dropout", 0.0))
-    if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f"config.training.label_dropout must be a probability in [0, 1]; got {dropout!r}")
+        raise ValueError(
+            f"config.model.num_classes={num_classes}, but dataset {data.name!r} has "
+            f"{data.num_classes} classes (0: unlabelled)"
+        )
+
+
+def loss_settings(config, process: SDE, parameterization: Parameterization) -> LossSettings:
+    """config.training's loss: "auto" weighting is the parameterisation's default (eps-MSE, i.e.
+    the reference's DSM, for the reference's; the reference's likelihood weighting when
+    training.likelihood_weighting), "auto" time sampling log-normal
+    for EDM's preconditioning and uniform otherwise."""
+    training = config.training
+    weighting = str(training.loss_weighting)
+    if bool(training.likelihood_weighting):
+        if weighting not in ("auto", "likelihood"):
+            raise ValueError(
+                f"config.training.likelihood_weighting=True contradicts config.training.loss_weighting="
+                f"{weighting!r}: set one of them"
+            )
+        weighting = "likelihood"
+    elif weighting == "auto":
+        weighting = parameterization.default_weighting
+    time_sampling = str(training.time_sampling)
+    if time_sampling == "auto":
+        time_sampling = "log_normal" if parameterization.name == "edm" else "uniform"
+    if not 0.0 < float(training.eps) < process.T:
+        raise ValueError(
+            f"config.training.eps={training.eps!r} must lie in (0, T={process.T:g}) of "
+            f"config.training.sde={training.sde!r}"
+        )
+    return LossSettings(
+        weighting=weighting,
+        time_sampling=time_sampling,
+        reduce_mean=bool(training.reduce_mean),
+        eps=float(training.eps),
+        P_mean=float(training.P_mean),
+        P_std=float(training.P_std),
+        min_snr_gamma=float(training.min_snr_gamma),
+        sigma_data=float(config.model.sigma_data),
+    )
+
+
+def event_shape(config) -> tuple[int, ...]:
+    """The shape of one example as the model sees it, from the config alone."""
+    if is_toy(config):
+        return (int(config.data.dim),)
+    size = int(config.data.image_size)
+    return (size, size, int(config.data.num_channels))
 
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """The SDE, network, data, optimizer, sampler and device layout of a run."""
+    """The process, parameterisation, network, loss, optimizer, sampler, device layout and (where
+    the mode needs it) data of a run."""
 
     config: object
     sde: SDE
+    parameterization: Parameterization
     model: object
-    data: Data
+    loss: LossSettings
     optimizer: object
     sampler: Callable
     mesh: object
+    event_shape: tuple[int, ...]
+    data: Data | None = None
+    # jitted programs built once per run: evaluation at every snapshot reuses them
+    programs: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def program(self, key, build: Callable[[], Callable]) -> Callable:
+        """The function `build()` made once for this run under `key`, reused afterwards."""
+        if key not in self.programs:
+            self.programs[key] = build()
+        return self.programs[key]
 
     @property
-    def continuous(self) -> bool:
-        return bool(self.config.training.continuous)
+    def image(self) -> bool:
+        return len(self.event_shape) == 3
+
+    @property
+    def centered(self) -> bool:
+        return bool(self.config.data.centered)
 
     @property
     def num_classes(self) -> int:
         """Classes of a class-conditional network (label `num_classes` is "no label"); 0 if none."""
-        return int(self.config.model.get("num_classes", 0))
+        return int(self.config.model.num_classes)
 
-    def net_apply(self, params, x, time_cond, dropout_rng=None, labels=None):
-        return make_net_apply(self.model)(params, x, time_cond, dropout_rng, labels)
+    @property
+    def net_apply(self) -> NetApply:
+        return NetApply(self.model)
 
-    def score_fn(self, params, labels: Array | None = None) -> Callable[[Array, Array], Array]:
-        """score_fn(x, t) of the network with `params` (evaluation mode); a class-conditional
+    def score_fn(self, params, labels: Array | None = None) -> NetworkScore:
+        """The score of the network with `params` (evaluation mode), a pytree; a class-conditional
         network scores for class `labels` (B,), or unconditionally (the null label) without them."""
-        num_classes = self.num_classes
+        if self.num_classes and labels is None:
+            labels = jnp.asarray(self.num_classes, jnp.int32)
+        return NetworkScore(self.net_apply, params, self.sde, self.parameterization, labels)
 
-        def net_fn(x, time_cond):
-            given = labels
-            if num_classes and given is None:
-                given = jnp.full((x.shape[0],), num_classes)
-            return self.net_apply(params, x, time_cond, None, given)
-
-        return get_score_fn(self.sde, net_fn, self.continuous)
-
-    def sampling_score_fn(self, params, batch_size: int) -> Callable[[Array, Array], Array]:
+    def sampling_score_fn(self, params, batch_size: int):
         """The score to sample with: unconditional, or for a class-conditional network the
         classifier-free guided score (weight sampling.guidance_scale) of sampling.class_label
         (-1: classes 0, 1, ... in turn along the batch)."""
         if not self.num_classes:
             return self.score_fn(params)
         sampling = self.config.sampling
-        label = int(sampling.get("class_label", -1))
+        label = int(sampling.class_label)
         labels = jnp.arange(batch_size) % self.num_classes if label < 0 else jnp.full((batch_size,), label)
-        return classifier_free_guided_score(lambda x, t, y: self.score_fn(params, y)(x, t), labels,
-                                            self.num_classes, float(sampling.get("guidance_scale", 0.0)))
+        return classifier_free_guided_score(
+            ConditionalNetworkScore(self.score_fn(params)), labels, self.num_classes, float(sampling.guidance_scale)
+        )
 
     def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:
-        """loss(params, rng, x) for model-range inputs x, as configured in config.training."""
-        training = self.config.training
-        return get_loss_fn(self.sde, self.net_apply, continuous=self.continuous,
-                           reduce_mean=bool(training.reduce_mean),
-                           likelihood_weighting=bool(training.likelihood_weighting), train=train)
+        """loss(params, rng, x, labels=None) for model-range inputs x, as configured in config.training."""
+        return get_loss_fn(self.sde, self.parameterization, self.net_apply, self.loss, train=train)
 
     def init_state(self) -> TrainState:
         """A fresh training state from config.seed, replicated over the mesh."""
@@ -111,6 +160,10 @@ class Setup:
 
         return jax.jit(init, out_shardings=self.replicated)(jax.random.PRNGKey(int(self.config.seed)))
 
+    def abstract_params(self):
+        """Shapes and dtypes of the network's parameters, without computing them."""
+        return jax.eval_shape(lambda rng: self._init_params({"params": rng, "dropout": rng}), jax.random.PRNGKey(0))
+
     def abstract_state(self):
         """Shapes, dtypes and shardings of the training state, without computing it."""
 
@@ -121,7 +174,7 @@ class Setup:
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated), abstract)
 
     def _init_params(self, rngs):
-        shape = (1, *self.data.event_shape)
+        shape = (1, *self.event_shape)
         labels = {"class_labels": jnp.full((1,), self.num_classes)} if self.num_classes else {}
         return self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
 
@@ -133,20 +186,39 @@ class Setup:
         return batch_sharded(self.mesh, batch_axis)
 
 
-def build(config, process_index: int | None = None, process_count: int | None = None, data: Data | None = None) -> Setup:
-    """Builds and checks everything named in `config`; a bad name fails here with one message.
+def parameter_count(params) -> int:
+    return int(sum(np.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
 
-    `data` replaces the dataset named in the config (benchmarks use random images).
+
+def build(
+    config,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    data: Data | None = None,
+    with_data: bool = True,
+) -> Setup:
+    """Builds and checks everything named in `config`; a bad setting fails here with one line.
+
+    `data` replaces the dataset named in the config (benchmarks use random images); without
+    `with_data` no dataset is read (modes that need none: sampling, --mode check).
     """
-    check_training_config(config.training)
+    check_config(config)
+    check_dispatch_boundaries(config.training)
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
     sde = get_sde(config)
+    parameterization = get_parameterization(config, sde)
     model = get_model(config)
-    get_loss_fn(sde, make_net_apply(model), continuous=bool(config.training.continuous))  # checks the SDE/loss pair
+    loss = loss_settings(config, sde, parameterization)
     optimizer = make_optimizer(config.optim)
     sampler = get_sampler(config, sde)
+    if not 0.0 < float(config.sampling.eps) < sde.T:
+        raise ValueError(
+            f"config.sampling.eps={config.sampling.eps!r} must lie in (0, T={sde.T:g}) of "
+            f"config.training.sde={config.training.sde!r}"
+        )
     check_batch_split(int(config.training.batch_size), process_count, jax.device_count(), "config.training.batch_size")
-    data = data or get_data(config, process_index, process_count)
-    check_class_conditioning(config, data)
-    return Setup(config, sde, model, data, optimizer, sampler, data_mesh())
+    if with_data:
+        data = data or get_data(config, process_index, process_count)
+        check_class_conditioning(config, data)
+    return Setup(config, sde, parameterization, model, loss, optimizer, sampler, data_mesh(), event_shape(config), data)

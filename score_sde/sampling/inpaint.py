@@ -9,25 +9,26 @@ coordinates are independent of the known ones given what the known ones reveal e
 reverse process, and biased otherwise (see the tests for both cases, measured on the oracle).
 """
 
-import functools
-from typing import Callable
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde.checks import error_if_nonfinite
+from score_sde._types import NFE, Array, ScoreFn
+from score_sde.checks import check_sampler_inputs, error_if_nonfinite
 from score_sde.noise import per_example_normal
-from score_sde.sampling.common import check_sampler_inputs
 from score_sde.sampling.pc import pc_scan, resolve_pc
 from score_sde.sde import SDE, batch_broadcast
 
-Array = jax.Array
-
 # Orthonormal colour basis (columns): the gray axis (1, 1, 1)/sqrt(3), then two chroma axes.
-COLOR_BASIS = np.array([[1 / np.sqrt(3), -np.sqrt(2 / 3), 0.0],
-                        [1 / np.sqrt(3), 1 / np.sqrt(6), 1 / np.sqrt(2)],
-                        [1 / np.sqrt(3), 1 / np.sqrt(6), -1 / np.sqrt(2)]], np.float32)
+COLOR_BASIS = np.array(
+    [
+        [1 / np.sqrt(3), -np.sqrt(2 / 3), 0.0],
+        [1 / np.sqrt(3), 1 / np.sqrt(6), 1 / np.sqrt(2)],
+        [1 / np.sqrt(3), 1 / np.sqrt(6), -1 / np.sqrt(2)],
+    ],
+    np.float32,
+)
 
 
 def _basis_maps(basis: Array | None):
@@ -37,7 +38,7 @@ def _basis_maps(basis: Array | None):
     return (lambda x: x @ basis), (lambda y: y @ basis.T)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 6, 7, 8, 9, 10, 11))
+@eqx.filter_jit
 def _sample_inpaint(rng, sde, score_fn, data, mask, basis, predictor, corrector, snr, n_steps_each, eps, denoise):
     to_basis, from_basis = _basis_maps(basis)
     known = to_basis(data)
@@ -46,8 +47,10 @@ def _sample_inpaint(rng, sde, score_fn, data, mask, basis, predictor, corrector,
         """Known coordinates <- the data diffused forward to time t (x_mean: its mean)."""
         mean, std = sde.marginal_prob(known, t)
         noisy = mean + batch_broadcast(std, known) * per_example_normal(rng, known.shape)
-        return (from_basis(to_basis(x) * (1.0 - mask) + noisy * mask),
-                from_basis(to_basis(x_mean) * (1.0 - mask) + mean * mask))
+        return (
+            from_basis(to_basis(x) * (1.0 - mask) + noisy * mask),
+            from_basis(to_basis(x_mean) * (1.0 - mask) + mean * mask),
+        )
 
     prior_rng, loop_rng = jax.random.split(rng)
     x = from_basis(known * mask + to_basis(sde.prior_sampling(prior_rng, data.shape)) * (1.0 - mask))
@@ -59,7 +62,7 @@ def _sample_inpaint(rng, sde, score_fn, data, mask, basis, predictor, corrector,
 def sample_inpaint(
     rng: Array,
     sde: SDE,
-    score_fn: Callable[[Array, Array], Array],
+    score_fn: ScoreFn,
     data: Array,
     mask: Array,
     *,
@@ -68,10 +71,10 @@ def sample_inpaint(
     snr: float = 0.16,
     n_steps_each: int = 1,
     num_steps: int | None = None,
-    eps: float = 1e-3,
+    eps: float | None = None,
     denoise: bool = True,
     basis: Array | None = None,
-) -> tuple[Array, int]:
+) -> tuple[Array, NFE]:
     """Fills in the unknown part of `data` by PC sampling (the reference's `get_pc_inpainter`).
 
     Args:
@@ -85,7 +88,7 @@ def sample_inpaint(
       (B, *event) samples whose known coordinates equal the data exactly, and nfe.
     """
     data = jnp.asarray(data)
-    shape = check_sampler_inputs(sde, score_fn, data.shape, eps)
+    shape, eps = check_sampler_inputs(sde, score_fn, data.shape, eps)
     mask = jnp.asarray(mask, data.dtype)
     try:
         mask = jnp.broadcast_to(mask, shape)
@@ -98,9 +101,21 @@ def sample_inpaint(
         if basis.shape != (shape[-1], shape[-1]) or not np.allclose(basis @ basis.T, np.eye(shape[-1]), atol=1e-5):
             raise ValueError(f"basis must be an orthogonal ({shape[-1]}, {shape[-1]}) matrix; got shape {basis.shape}")
     sde, predictor_step, corrector_step, nfe = resolve_pc(sde, predictor, corrector, n_steps_each, num_steps)
-    x = _sample_inpaint(rng, sde, score_fn, data, mask, basis, predictor_step, corrector_step, float(snr),
-                        int(n_steps_each), float(eps), bool(denoise))
-    return x, nfe
+    x = _sample_inpaint(
+        rng,
+        sde,
+        score_fn,
+        data,
+        mask,
+        basis,
+        predictor_step,
+        corrector_step,
+        float(snr),
+        int(n_steps_each),
+        eps,
+        bool(denoise),
+    )
+    return x, jnp.asarray(nfe, jnp.int32)
 
 
 def to_grayscale(images: Array) -> Array:
@@ -111,10 +126,10 @@ def to_grayscale(images: Array) -> Array:
 def sample_colorize(
     rng: Array,
     sde: SDE,
-    score_fn: Callable[[Array, Array], Array],
+    score_fn: ScoreFn,
     gray: Array,
     **pc_settings,
-) -> tuple[Array, int]:
+) -> tuple[Array, NFE]:
     """Colour images whose gray level (channel mean) is `gray` (the reference's `get_pc_colorizer`).
 
     Args:

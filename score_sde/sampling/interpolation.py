@@ -4,15 +4,11 @@ Both endpoints are encoded to latents at T, which are joined by a great circle (
 interpolation keeps the latent norm typical of the prior's Gaussian), and decoded back.
 """
 
-from typing import Callable
-
-import jax
 import jax.numpy as jnp
 
-from score_sde.sampling.ode import decode, encode
+from score_sde._types import NFE, Array, ScoreFn
+from score_sde.sampling.probability_flow import decode, encode
 from score_sde.sde import SDE
-
-Array = jax.Array
 
 
 def slerp(z0: Array, z1: Array, fractions: Array) -> Array:
@@ -35,12 +31,12 @@ def slerp(z0: Array, z1: Array, fractions: Array) -> Array:
 
 def interpolate(
     sde: SDE,
-    score_fn: Callable[[Array, Array], Array],
+    score_fn: ScoreFn,
     x0: Array,
     x1: Array,
     num_points: int,
     **ode_settings,
-) -> tuple[Array, Array]:
+) -> tuple[Array, NFE]:
     """Decoded points along the latent great circle from x0 to x1 (both (B, *event)).
 
     Args:

@@ -1,28 +1,29 @@
 """Predictor-corrector sampling (Song et al. 2021, Algorithms 2-3), as one `lax.scan` on device.
 
-A predictor takes one reverse-time step from t to t - T/N; a corrector runs `n_steps_each`
-Langevin MCMC steps at fixed t. Both return (x, x_mean), x_mean being the update without
-its final noise. Every predictor and corrector works with every SDE.
+On the process's grid (`sde.pc_grid`: N times from T to eps, each with its step dt), a
+predictor takes one reverse-time step from t to t - dt; a corrector runs `n_steps_each`
+Langevin MCMC steps at fixed t. Both return (x, x_mean), x_mean being the update without its
+final noise. Every predictor and corrector works with every process: the processes supply the
+discretisation (`discretize`), the ancestral step and the Langevin step factor.
 """
 
 import dataclasses
-import functools
-from typing import Callable
+from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from score_sde.checks import check_positive_int, error_if_nonfinite
+from score_sde._types import NFE, Array, ScoreFn
+from score_sde.checks import check_positive_int, check_sampler_inputs, error_if_nonfinite
 from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
-from score_sde.sampling.common import check_sampler_inputs, posterior_step
-from score_sde.sde import SDE, VESDE, VPSDE, batch_broadcast
+from score_sde.sde import SDE, batch_broadcast
 
-Array = jax.Array
-# predictor(rng, sde, score_fn, x, t) -> (x, x_mean)
-Predictor = Callable[[Array, SDE, Callable, Array, Array], tuple[Array, Array]]
-# corrector(rng, sde, score_fn, x, t, snr, n_steps) -> (x, x_mean)
-Corrector = Callable[[Array, SDE, Callable, Array, Array, float, int], tuple[Array, Array]]
+# predictor(rng, sde, score_fn, x, t, dt) -> (x, x_mean)
+Predictor = Callable[[Array, SDE, ScoreFn, Array, Array, Array], tuple[Array, Array]]
+# corrector(rng, sde, score_fn, x, t, dt, snr, n_steps) -> (x, x_mean)
+Corrector = Callable[[Array, SDE, ScoreFn, Array, Array, Array, float, int], tuple[Array, Array]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,49 +38,33 @@ PREDICTORS: Registry[Step] = Registry("predictor")
 CORRECTORS: Registry[Step] = Registry("corrector")
 
 
-def _euler_maruyama(rng, sde, score_fn, x, t):
-    """x <- x - f_rev(x, t) T/N + g(t) sqrt(T/N) z on the reverse SDE."""
-    dt = -sde.T / sde.N
+def _euler_maruyama(rng, sde, score_fn, x, t, dt):
+    """x <- x - f_rev(x, t) dt + g(t) sqrt(dt) z on the reverse SDE."""
     drift, diffusion = sde.reverse(score_fn).sde(x, t)
-    x_mean = x + drift * dt
-    return x_mean + batch_broadcast(diffusion, x) * jnp.sqrt(-dt) * per_example_normal(rng, x.shape), x_mean
+    x_mean = x - drift * dt
+    return x_mean + batch_broadcast(diffusion, x) * jnp.sqrt(dt) * per_example_normal(rng, x.shape), x_mean
 
 
-def _reverse_diffusion(rng, sde, score_fn, x, t):
-    """x <- x - f_rev + G z with the SDE's own discretisation (DDPM / SMLD form)."""
-    rev_f, rev_G = sde.reverse(score_fn).discretize(x, t)
+def _reverse_diffusion(rng, sde, score_fn, x, t, dt):
+    """x <- x - f_rev + G z with the process's own discretisation (DDPM / SMLD form for VP / VE)."""
+    rev_f, rev_G = sde.reverse(score_fn).discretize(x, t, dt)
     x_mean = x - rev_f
     return x_mean + batch_broadcast(rev_G, x) * per_example_normal(rng, x.shape), x_mean
 
 
-def _ancestral(rng, sde, score_fn, x, t):
-    """Ancestral sampling: DDPM for VP and SMLD for VE as in the reference; for other SDEs the
-    exact Gaussian posterior p(x_s | x_t, x_0 = E[x_0 | x_t]) between t and s = t - T/N."""
-    score = score_fn(x, t)
-    z = per_example_normal(rng, x.shape)
-    if isinstance(sde, VPSDE):
-        beta = batch_broadcast(sde.discrete_betas[sde.step_index(t)], x)
-        x_mean = (x + beta * score) / jnp.sqrt(1.0 - beta)
-        return x_mean + jnp.sqrt(beta) * z, x_mean
-    if isinstance(sde, VESDE):
-        sigma, previous = sde.discrete_sigma_pair(t)
-        x_mean = x + score * batch_broadcast(sigma**2 - previous**2, x)
-        std = jnp.sqrt(previous**2 * (sigma**2 - previous**2) / sigma**2)
-        return x_mean + batch_broadcast(std, x) * z, x_mean
-    s = jnp.maximum(t - sde.T / sde.N, 0.0)
-    a_t, std_t = (batch_broadcast(v, x) for v in sde.marginal_coefficients(t))
-    a_s, std_s = (batch_broadcast(v, x) for v in sde.marginal_coefficients(s))
-    x0 = (x + std_t**2 * score) / a_t
-    return posterior_step(x, x0, a_t, std_t, a_s, std_s, 1.0, z)
+def _ancestral(rng, sde, score_fn, x, t, dt):
+    """Ancestral sampling: DDPM for VP and SMLD for VE as in the reference; for other processes the
+    exact Gaussian posterior p(x_{t-dt} | x_t, x_0 = E[x_0 | x_t])."""
+    return sde.ancestral_step(x, t, dt, score_fn(x, t), per_example_normal(rng, x.shape))
 
 
-def _no_predictor(rng, sde, score_fn, x, t):
+def _no_predictor(rng, sde, score_fn, x, t, dt):
     return x, x
 
 
-def _langevin_loop(rng, sde, score_fn, x, t, n_steps, step_size_fn):
-    """n_steps of x <- x + e grad + sqrt(2 e) z, with e = step_size_fn(grad, noise, t)."""
-    alpha = batch_broadcast(sde.alphas[sde.step_index(t)], x)
+def _langevin_loop(rng, sde, score_fn, x, t, dt, n_steps, step_size_fn):
+    """n_steps of x <- x + e grad + sqrt(2 e) z, with e = step_size_fn(grad, noise, x, t) alpha."""
+    alpha = batch_broadcast(sde.langevin_alpha(t, dt), x)
 
     def body(i, carry):
         x, _ = carry
@@ -96,19 +81,19 @@ def _norm(v):
     return jnp.mean(jnp.linalg.norm(jnp.reshape(v, (v.shape[0], -1)), axis=-1))
 
 
-def _langevin(rng, sde, score_fn, x, t, snr, n_steps):
-    """Langevin corrector: step e = 2 alpha_i (snr |z| / |score|)^2, norms averaged over the batch."""
+def _langevin(rng, sde, score_fn, x, t, dt, snr, n_steps):
+    """Langevin corrector: step e = 2 alpha (snr |z| / |score|)^2, norms averaged over the batch."""
     step = lambda grad, noise, x, t: 2.0 * (snr * _norm(noise) / _norm(grad)) ** 2
-    return _langevin_loop(rng, sde, score_fn, x, t, n_steps, step)
+    return _langevin_loop(rng, sde, score_fn, x, t, dt, n_steps, step)
 
 
-def _annealed_langevin(rng, sde, score_fn, x, t, snr, n_steps):
-    """Annealed Langevin dynamics (NCSN): step e = 2 alpha_i (snr std(t))^2."""
+def _annealed_langevin(rng, sde, score_fn, x, t, dt, snr, n_steps):
+    """Annealed Langevin dynamics (NCSN): step e = 2 alpha (snr s(t))^2."""
     step = lambda grad, noise, x, t: 2.0 * batch_broadcast((snr * sde.marginal_prob(x, t)[1]) ** 2, x)
-    return _langevin_loop(rng, sde, score_fn, x, t, n_steps, step)
+    return _langevin_loop(rng, sde, score_fn, x, t, dt, n_steps, step)
 
 
-def _no_corrector(rng, sde, score_fn, x, t, snr, n_steps):
+def _no_corrector(rng, sde, score_fn, x, t, dt, snr, n_steps):
     return x, x
 
 
@@ -127,24 +112,24 @@ def pc_scan(rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps,
     project(rng, x, x_mean, t (B,)) -> (x, x_mean), if given, runs after every corrector and
     predictor update (inpainting replaces the known coordinates there).
     """
-    timesteps = jnp.linspace(sde.T, eps, sde.N)
+    times, steps = sde.pc_grid(eps)
     project = project or (lambda rng, x, x_mean, t: (x, x_mean))
 
     def step(carry, inputs):
         x, _ = carry
-        i, t = inputs
+        i, t, dt = inputs
         t_vec = jnp.full((x.shape[0],), t, x.dtype)
         step_rng = jax.random.fold_in(rng, i)
         c_rng, p_rng = jax.random.split(step_rng)
         cp_rng, pp_rng = jax.random.split(jax.random.fold_in(step_rng, 1))
-        x, x_mean = project(cp_rng, *corrector.fn(c_rng, sde, score_fn, x, t_vec, snr, n_steps_each), t_vec)
-        return project(pp_rng, *predictor.fn(p_rng, sde, score_fn, x, t_vec), t_vec), None
+        x, x_mean = project(cp_rng, *corrector.fn(c_rng, sde, score_fn, x, t_vec, dt, snr, n_steps_each), t_vec)
+        return project(pp_rng, *predictor.fn(p_rng, sde, score_fn, x, t_vec, dt), t_vec), None
 
-    (x, x_mean), _ = jax.lax.scan(step, (x, x), (jnp.arange(sde.N), timesteps))
+    (x, x_mean), _ = jax.lax.scan(step, (x, x), (jnp.arange(sde.N), times, steps))
     return x, x_mean
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6, 7, 8, 9))
+@eqx.filter_jit
 def _sample_pc(rng, sde, score_fn, shape, predictor, corrector, snr, n_steps_each, eps, denoise):
     prior_rng, loop_rng = jax.random.split(rng)
     x = sde.prior_sampling(prior_rng, shape)
@@ -168,7 +153,7 @@ def resolve_pc(sde: SDE, predictor: str, corrector: str, n_steps_each: int, num_
 def sample_pc(
     rng: Array,
     sde: SDE,
-    score_fn: Callable[[Array, Array], Array],
+    score_fn: ScoreFn,
     shape: tuple[int, ...],
     *,
     predictor: str = "reverse_diffusion",
@@ -176,29 +161,32 @@ def sample_pc(
     snr: float = 0.16,
     n_steps_each: int = 1,
     num_steps: int | None = None,
-    eps: float = 1e-3,
+    eps: float | None = None,
     denoise: bool = True,
-) -> tuple[Array, int]:
+) -> tuple[Array, NFE]:
     """Predictor-corrector sampling from the prior at T down to eps.
 
-    At each of `num_steps` times t_i = linspace(T, eps, num_steps), runs the corrector, then
-    the predictor (one step of size T / num_steps). `num_steps` defaults to `sde.N`; another
-    value re-discretises the SDE with N = num_steps.
+    At each of the `num_steps` times of the process's grid (`sde.pc_grid`: linspace(T, eps,
+    num_steps) with steps T / num_steps, as in the reference, or EDM's grid for `EDMPath`),
+    runs the corrector, then the predictor. `num_steps` defaults to `sde.N`; another value
+    re-discretises the process with N = num_steps.
 
     Args:
       rng: PRNG key; sample i depends only on (rng, i) for the prior and the noise.
-      sde: forward SDE; score_fn(x (B, *event), t (B,)) -> score like x.
+      sde: forward process; score_fn(x (B, *event), t (B,)) -> score like x.
       shape: (B, *event) of the samples.
       predictor: one of PREDICTORS (euler_maruyama, reverse_diffusion, ancestral_sampling, none).
       corrector: one of CORRECTORS (langevin, ald, none); snr and n_steps_each configure it.
+      eps: the smallest time; None takes the process's `sde.eps`.
       denoise: return the last update's mean, without its noise (for reverse diffusion, the
         Tweedie step x + std^2 score at eps, as in the reference).
 
     Returns:
       samples (B, *event) and nfe = num_steps * (predictor evals + n_steps_each corrector evals).
     """
-    shape = check_sampler_inputs(sde, score_fn, shape, eps)
+    shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
     sde, predictor_step, corrector_step, nfe = resolve_pc(sde, predictor, corrector, n_steps_each, num_steps)
-    x = _sample_pc(rng, sde, score_fn, shape, predictor_step, corrector_step, float(snr), int(n_steps_each),
-                   float(eps), bool(denoise))
-    return x, nfe
+    x = _sample_pc(
+        rng, sde, score_fn, shape, predictor_step, corrector_step, float(snr), int(n_steps_each), eps, bool(denoise)
+    )
+    return x, jnp.asarray(nfe, jnp.int32)

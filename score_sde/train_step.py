@@ -1,17 +1,14 @@
 """Training state, optimizer and the jitted train step (several steps per dispatch)."""
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-Array = jax.Array
-# batches (and state leaves the step replaces) cannot always alias an output; donating them
-# still frees their memory at once, so the warning about it is noise
-warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+from score_sde._types import Array
 
 
 @flax.struct.dataclass
@@ -32,8 +29,12 @@ def make_optimizer(optim_config) -> optax.GradientTransformation:
         raise ValueError(f"config.optim.optimizer={optim_config.optimizer!r}: only 'Adam' is supported")
     lr = float(optim_config.lr)
     schedule = optax.linear_schedule(0.0, lr, int(optim_config.warmup)) if optim_config.warmup > 0 else lr
-    adam = optax.adamw(schedule, b1=float(optim_config.beta1), eps=float(optim_config.eps),
-                       weight_decay=float(optim_config.weight_decay))
+    adam = optax.adamw(
+        schedule,
+        b1=float(optim_config.beta1),
+        eps=float(optim_config.eps),
+        weight_decay=float(optim_config.weight_decay),
+    )
     if optim_config.grad_clip > 0:
         return optax.chain(optax.clip_by_global_norm(float(optim_config.grad_clip)), adam)
     return adam
@@ -83,6 +84,20 @@ def make_train_step(
         return jax.lax.scan(step, state, batches, unroll=unroll)
 
     if state_sharding is None:
-        return jax.jit(run, donate_argnums=(0, 1))
-    return jax.jit(run, donate_argnums=(0, 1), in_shardings=(state_sharding, batch_sharding),
-                   out_shardings=(state_sharding, state_sharding))
+        jitted = jax.jit(run, donate_argnums=(0, 1))
+    else:
+        jitted = jax.jit(
+            run,
+            donate_argnums=(0, 1),
+            in_shardings=(state_sharding, batch_sharding),
+            out_shardings=(state_sharding, state_sharding),
+        )
+
+    def run_donating(state: TrainState, batches):
+        # batches (and state leaves the step replaces) cannot always alias an output; donating them
+        # still frees their memory at once, so the warning about it is noise
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+            return jitted(state, batches)
+
+    return run_donating

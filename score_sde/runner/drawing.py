@@ -1,7 +1,7 @@
 """Jitted sampling from a run's network, sharded over the batch, with outputs for people."""
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import jax
 import numpy as np
@@ -15,13 +15,15 @@ from score_sde.runner.setup import Setup
 
 
 def make_sample_fn(setup: Setup, num_samples: int):
-    """sample(params, rng) -> (x (num_samples, *event_shape), nfe), x split over the devices."""
-    shape = (num_samples, *setup.data.event_shape)
+    """sample(params, rng) -> (x (num_samples, *event_shape), nfe), x split over the devices;
+    compiled once per run and batch size."""
+    shape = (num_samples, *setup.event_shape)
 
     def sample(params, rng):
         return setup.sampler(rng, setup.sampling_score_fn(params, num_samples), shape)
 
-    return jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
+    build = lambda: jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
+    return setup.program(("sample", num_samples), build)
 
 
 def sample_batches(setup: Setup, params, rng, num_samples: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
@@ -35,19 +37,16 @@ def sample_batches(setup: Setup, params, rng, num_samples: int, batch_size: int)
 
 def draw_samples(setup: Setup, params, rng, num_samples: int, batch_size: int) -> tuple[np.ndarray, int]:
     """num_samples samples as one numpy array (see sample_batches) and the nfe per batch."""
-    parts, nfe = [], 0
-    for x, nfe in sample_batches(setup, params, rng, num_samples, batch_size):
-        parts.append(x)
-    return np.concatenate(parts), nfe
+    batches = list(sample_batches(setup, params, rng, num_samples, batch_size))
+    return np.concatenate([x for x, _ in batches]), batches[-1][1]
 
 
 def write_samples(setup: Setup, folder: Path, samples: np.ndarray, title: str, grid_size: int = 64) -> None:
     """samples.npz and a PNG to look at: for image data uint8 `images` (given as uint8 pixels or
     model-range floats), for 2-D data the `samples` beside fresh `data`."""
     folder = Path(folder)
-    data = setup.data
-    if data.image:
-        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=data.centered)
+    if setup.image:
+        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=setup.centered)
         write_npz_atomic(folder / "samples.npz", images=pixels)
         scale = max(1, 128 // pixels.shape[1])
         image_grid_png(folder / "samples.png", pixels[:grid_size], scale=scale)

@@ -11,33 +11,35 @@ from tqdm.auto import tqdm
 from score_sde.datasets import get_image_source, get_toy_sampler
 from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import eval_batches
+from score_sde.evaluation.mmd import mmd_squared
 from score_sde.likelihood import bits_per_dim, log_likelihood
-from score_sde.mmd import mmd_squared
 from score_sde.parallel import to_global, to_host
-from score_sde.runner.quality import ImageQuality, image_quality
-from score_sde.runner.sampling import sample_batches
+from score_sde.runner.drawing import sample_batches
+from score_sde.runner.sample_quality import ImageQuality, image_quality
 from score_sde.runner.setup import Setup
 
 TOY_EVAL_KEY = 0xE7A1
 
 
-def eval_settings(config):
-    """config.eval with the defaults of fields the reference configs leave out."""
-    evaluation = config.eval
-    return {
-        "batch_size": int(evaluation.get("batch_size", 256)),
-        "num_samples": int(evaluation.get("num_samples", 1000)),
-        "enable_loss": bool(evaluation.get("enable_loss", True)),
-        "enable_bpd": bool(evaluation.get("enable_bpd", False)),
-        "enable_sampling": bool(evaluation.get("enable_sampling", False)),
-        "bpd_dataset": str(evaluation.get("bpd_dataset", "test")),
-        "bpd_num_repeats": int(evaluation.get("bpd_num_repeats", 1)),
-        "num_bpd_examples": int(evaluation.get("num_bpd_examples", 0)),
-        "num_loss_examples": int(evaluation.get("num_loss_examples", 0)),
-        "likelihood_trace": str(evaluation.get("likelihood_trace", "hutchinson")),
-        "likelihood_rtol": float(evaluation.get("likelihood_rtol", 1e-5)),
-        "likelihood_atol": float(evaluation.get("likelihood_atol", 1e-5)),
-    }
+EVAL_FIELDS = (
+    "batch_size",
+    "num_samples",
+    "enable_loss",
+    "enable_bpd",
+    "enable_sampling",
+    "bpd_dataset",
+    "bpd_num_repeats",
+    "num_bpd_examples",
+    "num_loss_examples",
+    "likelihood_trace",
+    "likelihood_rtol",
+    "likelihood_atol",
+)
+
+
+def eval_settings(config) -> dict:
+    """The config.eval fields evaluation reads, as a dict the modes adjust (e.g. enable_sampling)."""
+    return {field: config.eval[field] for field in EVAL_FIELDS}
 
 
 def _image_split(setup: Setup, which: str):
@@ -55,76 +57,116 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
     loss_fn = setup.loss_fn(train=False)
     data, conditional = setup.data, bool(setup.num_classes)
     if not data.image:
-        x = get_toy_sampler(setup.config)(jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 1), settings["num_samples"])
-        return float(jax.jit(loss_fn)(params, rng, x))
+        x = get_toy_sampler(setup.config)(
+            jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 1), settings["num_samples"]
+        )
+        return float(setup.program("toy_eval_loss", lambda: jax.jit(loss_fn))(params, rng, x))
 
-    @jax.jit
-    def batch_loss(params, rng, raw):
+    def loss_of_raw(params, rng, raw):
         input_rng, loss_rng = jax.random.split(rng)
         return loss_fn(params, loss_rng, data.model_input(input_rng, raw, False), raw["label"] if conditional else None)
 
+    batch_loss = setup.program("eval_loss", lambda: jax.jit(loss_of_raw))
+
     sharding = setup.batch_sharding()
     source = get_image_source(setup.config, "eval")
-    losses = [batch_loss(params, jax.random.fold_in(rng, i), to_global(raw, sharding))
-              for i, raw in enumerate(_local_batches(setup, source, settings["batch_size"], settings["num_loss_examples"]))]
+    losses = [
+        batch_loss(params, jax.random.fold_in(rng, i), to_global(raw, sharding))
+        for i, raw in enumerate(_local_batches(setup, source, settings["batch_size"], settings["num_loss_examples"]))
+    ]
     if not losses:
-        raise ValueError(f"the evaluation split has fewer than config.eval.batch_size={settings['batch_size']} examples")
+        raise ValueError(
+            f"the evaluation split has fewer than config.eval.batch_size={settings['batch_size']} examples"
+        )
     return float(jnp.mean(jnp.stack(losses)))
 
 
 def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> dict:
     """Image data: bits/dim over config.eval.bpd_dataset with the probability-flow ODE.
     2-D data: negative log-likelihood in nats of fresh samples (exact trace)."""
-    sde, data = setup.sde, setup.data
-    if not data.image:
-        x = get_toy_sampler(setup.config)(jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000))
-        nll = jax.jit(lambda p, k, x: -log_likelihood(k, sde, setup.score_fn(p), x, trace="exact")[0])
+    sde = setup.sde
+    if not setup.image:
+        x = get_toy_sampler(setup.config)(
+            jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000)
+        )
+        nll = setup.program(
+            "nll", lambda: jax.jit(lambda p, k, x: -log_likelihood(k, sde, setup.score_fn(p), x, trace="exact")[0])
+        )
         values = np.asarray(nll(params, rng, x))
         return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
 
-    data_range = (-1.0, 1.0) if data.centered else (0.0, 1.0)
-    bpd_fn = jax.jit(lambda p, k, images: bits_per_dim(
-        k, sde, setup.score_fn(p), images, data_range=data_range, num_repeats=settings["bpd_num_repeats"],
-        trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])[::2])
+    data_range = (-1.0, 1.0) if setup.centered else (0.0, 1.0)
+    bpd_settings = tuple(
+        settings[k] for k in ("bpd_num_repeats", "likelihood_trace", "likelihood_rtol", "likelihood_atol")
+    )
+    bpd_fn = setup.program(
+        ("bpd", bpd_settings),
+        lambda: jax.jit(
+            lambda p, k, images: bits_per_dim(
+                k,
+                sde,
+                setup.score_fn(p),
+                images,
+                data_range=data_range,
+                num_repeats=settings["bpd_num_repeats"],
+                trace=settings["likelihood_trace"],
+                rtol=settings["likelihood_rtol"],
+                atol=settings["likelihood_atol"],
+            )[::2]
+        ),
+    )
     sharding = setup.batch_sharding()
     source = _image_split(setup, settings["bpd_dataset"])
     batches = list(_local_batches(setup, source, settings["batch_size"], settings["num_bpd_examples"]))
     if not batches:
-        raise ValueError(f"the {settings['bpd_dataset']} split has fewer than config.eval.batch_size="
-                         f"{settings['batch_size']} examples")
+        raise ValueError(
+            f"the {settings['bpd_dataset']} split has fewer than config.eval.batch_size="
+            f"{settings['batch_size']} examples"
+        )
     values, nfe = [], 0
     for i, raw in enumerate(tqdm(batches, desc="bits/dim", unit="batch", disable=not progress)):
         bpd, nfe = bpd_fn(params, jax.random.fold_in(rng, i), to_global(raw["image"], sharding))
         values.append(to_host(bpd))
     values = np.concatenate(values)
-    return {"bpd": float(values.mean()), "bpd_stderr": float(values.std() / np.sqrt(len(values))),
-            "bpd_examples": len(values), "bpd_nfe_last_batch": int(nfe)}
+    return {
+        "bpd": float(values.mean()),
+        "bpd_stderr": float(values.std() / np.sqrt(len(values))),
+        "bpd_examples": len(values),
+        "bpd_nfe_last_batch": int(nfe),
+    }
 
 
 def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
     """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
     for images (model-range floats or uint8) those of `score_sde.runner.quality.ImageQuality`."""
-    if setup.data.image:
-        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=setup.data.centered)
+    if setup.image:
+        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=setup.centered)
         return image_quality(setup.config, workdir, pixels, progress)
     sampler = get_toy_sampler(setup.config)
     key = jax.random.PRNGKey(TOY_EVAL_KEY)
     data, other = sampler(jax.random.fold_in(key, 3), len(samples)), sampler(jax.random.fold_in(key, 4), len(samples))
-    return {"mmd2_samples_vs_data": float(mmd_squared(jnp.asarray(samples), data)),
-            "mmd2_data_vs_data": float(mmd_squared(other, data))}
+    return {
+        "mmd2_samples_vs_data": float(mmd_squared(jnp.asarray(samples), data)),
+        "mmd2_data_vs_data": float(mmd_squared(other, data)),
+    }
 
 
-def draw_and_score(setup: Setup, params, rng, settings, progress: bool = False, workdir=None) -> tuple[dict, np.ndarray]:
+def draw_and_score(
+    setup: Setup, params, rng, settings, progress: bool = False, workdir=None
+) -> tuple[dict, np.ndarray]:
     """Draws settings["num_samples"] samples in batches and scores them. Image samples are scored
     batch by batch as they arrive and kept as uint8 pixels only; 2-D samples are scored at the end."""
     num_samples, batch_size = settings["num_samples"], settings["batch_size"]
     start = time.time()
-    quality = ImageQuality(setup.config, workdir, num_samples, progress) if setup.data.image else None
+    quality = ImageQuality(setup.config, workdir, num_samples, progress) if setup.image else None
     parts, nfe = [], 0
     batches = sample_batches(setup, params, rng, num_samples, batch_size)
-    for x, nfe in tqdm(batches, total=-(-num_samples // batch_size), desc="sampling", disable=not progress, leave=False):
+    for x, batch_nfe in tqdm(
+        batches, total=-(-num_samples // batch_size), desc="sampling", disable=not progress, leave=False
+    ):
+        nfe = batch_nfe
         if quality is not None:
-            x = to_uint8(x, centered=setup.data.centered)
+            x = to_uint8(x, centered=setup.centered)
             quality.add(x)
         parts.append(x)
     samples = np.concatenate(parts)
@@ -133,8 +175,9 @@ def draw_and_score(setup: Setup, params, rng, settings, progress: bool = False, 
     return record, samples
 
 
-def evaluate_state(setup: Setup, params, rng, settings, progress: bool = False,
-                   workdir=None) -> tuple[dict, np.ndarray | None]:
+def evaluate_state(
+    setup: Setup, params, rng, settings, progress: bool = False, workdir=None
+) -> tuple[dict, np.ndarray | None]:
     """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
     (uint8 pixels for image data); `workdir` caches the reference statistics of FID."""
     loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)

@@ -5,16 +5,15 @@ adaptive solver picks one step size for the batch from the RMS error over all ex
 """
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import diffrax
 import jax
 import jax.numpy as jnp
 
+from score_sde._types import Array
 from score_sde.checks import check_positive_int, error_if_nonfinite
 from score_sde.registry import Registry
-
-Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +59,14 @@ def odeint(
     atol: float = 1e-5,
     num_steps: int | None = None,
     max_steps: int = 4096,
+    step_times: Array | None = None,
 ) -> tuple[object, Array]:
     """Integrates dy/dt = vector_field(t, y) from t0 to t1 (either direction) on device.
 
-    Adaptive (PID controller with rtol/atol) when `num_steps` is None, otherwise
-    `num_steps` equal steps. Reaching `max_steps` raises an error at run time rather than
-    returning an unconverged state; a solve that ends on non-finite values raises too.
+    Adaptive (PID controller with rtol/atol) when `num_steps` is None, otherwise `num_steps`
+    steps: equal ones, or those between the `step_times` (num_steps + 1 times from t0 to t1).
+    Reaching `max_steps` raises an error at run time rather than returning an unconverged
+    state; a solve that ends on non-finite values raises too.
 
     Returns:
       y(t1) (same pytree structure as y0) and the number of vector-field evaluations.
@@ -73,6 +74,8 @@ def odeint(
     spec = get_ode_solver(solver, num_steps)
     if num_steps is None:
         controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
+    elif step_times is not None:
+        controller, dt0, max_steps = diffrax.StepTo(step_times), None, num_steps
     else:
         controller, dt0 = diffrax.ConstantStepSize(), (t1 - t0) / num_steps
         max_steps = num_steps

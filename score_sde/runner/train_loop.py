@@ -14,14 +14,13 @@ from score_sde.checkpoints import Checkpointer
 from score_sde.datasets.pipeline import prefetch
 from score_sde.files import write_json_atomic
 from score_sde.parallel import to_global
-from score_sde.runner.evaluate import eval_loss, eval_settings, evaluate_state
-from score_sde.runner.sampling import draw_samples, write_samples
+from score_sde.runner.drawing import draw_samples, write_samples
 from score_sde.runner.setup import Setup, build
+from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state
 from score_sde.summaries import Summaries
-from score_sde.train import make_train_step
+from score_sde.train_step import make_train_step
 
 logger = logging.getLogger(__name__)
-
 
 
 def make_run_steps(setup: Setup):
@@ -29,7 +28,7 @@ def make_run_steps(setup: Setup):
     data, loss_fn = setup.data, setup.loss_fn(train=True)
     x_sharding = setup.batch_sharding()
 
-    num_classes, label_dropout = setup.num_classes, float(setup.config.training.get("label_dropout", 0.0))
+    num_classes, label_dropout = setup.num_classes, float(setup.config.training.label_dropout)
 
     def loss_on_raw(params, rng, raw):
         input_rng, loss_rng, label_rng = jax.random.split(rng, 3)
@@ -41,9 +40,14 @@ def make_run_steps(setup: Setup):
     # XLA:CPU computes convolution weight gradients ~28x slower inside a loop (measured on NCSN++),
     # so image models unroll the steps of a dispatch there; unrolling an MLP only costs compile time.
     unroll = jax.default_backend() == "cpu" and data.image
-    run = make_train_step(loss_on_raw, setup.optimizer, float(setup.config.model.ema_rate),
-                          unroll=unroll, state_sharding=setup.replicated,
-                          batch_sharding=raw_sharding)
+    run = make_train_step(
+        loss_on_raw,
+        setup.optimizer,
+        float(setup.config.model.ema_rate),
+        unroll=unroll,
+        state_sharding=setup.replicated,
+        batch_sharding=raw_sharding,
+    )
     return run, raw_sharding
 
 
@@ -116,8 +120,9 @@ def train(config, workdir: str | Path, progress: bool = True) -> dict:
         return end % freq < count
 
     record, pending, start = {}, [], time.time()
-    bar = tqdm(total=n_iters, initial=step, desc="train", unit="step", disable=not (progress and is_main),
-               smoothing=0.1)
+    bar = tqdm(
+        total=n_iters, initial=step, desc="train", unit="step", disable=not (progress and is_main), smoothing=0.1
+    )
     with _StopRequest() as stop:
         for (first, count), raw in zip(chunks, raw_batches):
             state, metrics = run_steps(state, to_global(raw, raw_sharding))
@@ -132,32 +137,51 @@ def train(config, workdir: str | Path, progress: bool = True) -> dict:
                     checkpointer.wait()
                     raise FloatingPointError(
                         f"training loss became non-finite at step {bad[0]} (loss {bad[1]}); the last good checkpoint "
-                        f"is kept in {workdir} (steps {checkpointer.all_steps()})")
+                        f"is kept in {workdir} (steps {checkpointer.all_steps()})"
+                    )
                 record = {"loss": float(np.asarray(metrics["loss"])[-1]), "time": time.time() - start}
                 summaries.scalars(step, record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}")
                 pending = []
             if crossed(training.eval_freq, step, count) and settings["enable_loss"]:
-                summaries.scalars(step, {"eval_loss": eval_loss(setup, state.ema_params, jax.random.fold_in(eval_rng, step),
-                                                                {**settings, "num_loss_examples": settings["batch_size"]})})
+                summaries.scalars(
+                    step,
+                    {
+                        "eval_loss": eval_loss(
+                            setup,
+                            state.ema_params,
+                            jax.random.fold_in(eval_rng, step),
+                            {**settings, "num_loss_examples": settings["batch_size"]},
+                        )
+                    },
+                )
             if snapshot or preempt:
                 checkpointer.save(step, state, snapshot=snapshot)
-            if snapshot and training.get("snapshot_sampling", True):
-                n = int(training.get("snapshot_num_samples", 64))
+            if snapshot and training.snapshot_sampling:
+                n = int(training.snapshot_num_samples)
                 samples, nfe = draw_samples(setup, state.ema_params, jax.random.fold_in(snapshot_rng, step), n, n)
                 if is_main:
-                    write_samples(setup, workdir / "samples" / f"step_{step}", samples,
-                                  title=f"step {step}, {config.sampling.method} sampler, nfe {nfe}")
+                    write_samples(
+                        setup,
+                        workdir / "samples" / f"step_{step}",
+                        samples,
+                        title=f"step {step}, {config.sampling.method} sampler, nfe {nfe}",
+                    )
             if stop.requested:
                 logger.warning("SIGTERM received: checkpointed step %d, stopping", step)
                 break
     bar.close()
     checkpointer.wait()
     checkpointer.close()
-    if training.get("final_eval", False) and step == n_iters:
-        record, samples = evaluate_state(setup, state.ema_params, jax.random.PRNGKey(int(config.seed) + 2),
-                                         {**settings, "enable_sampling": True}, progress=progress and is_main,
-                                         workdir=workdir)
+    if training.final_eval and step == n_iters:
+        record, samples = evaluate_state(
+            setup,
+            state.ema_params,
+            jax.random.PRNGKey(int(config.seed) + 2),
+            {**settings, "enable_sampling": True},
+            progress=progress and is_main,
+            workdir=workdir,
+        )
         record = {"eval": True, **record}
         summaries.scalars(step, record)
         if is_main and samples is not None:

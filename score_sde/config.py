@@ -1,0 +1,170 @@
+"""The one config schema: every field of a run, declared once with its default and meaning.
+
+Shipped configs (configs/*.py) start from `base_config()` and override what differs; any field
+can be set from the command line (--config.<section>.<field>=value). The defaults are the
+reference's CIFAR-10 ones (configs/default_cifar10_configs.py of the official code) where it
+has the field. `score_sde.runner.config_check.check_config` refuses unknown fields and invalid
+values at start-up with one line naming the field and what is allowed.
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 42  # the run's seed: initialisation, data order, sampling
+
+    config.training = training = ml_collections.ConfigDict()
+    training.sde = "vpsde"  # the process: vpsde, subvpsde, vesde, cosine_vp, linear_flow, edm
+    training.continuous = True  # continuous-time training (False: the reference's discrete DDPM / SMLD losses)
+    training.reduce_mean = False  # per-example loss: mean over dimensions (False: half the sum, as the reference)
+    training.likelihood_weighting = (
+        False  # the reference's likelihood weighting lambda = g^2 (same as loss_weighting="likelihood")
+    )
+    training.loss_weighting = (
+        "auto"  # eps, score, likelihood, x0, v, velocity, edm, min_snr; auto: the parameterisation's own
+    )
+    training.time_sampling = (
+        "auto"  # uniform, log_normal (EDM), log_snr (importance on lambda); auto: log_normal for edm, else uniform
+    )
+    training.eps = 1e-5  # smallest training time (uniform time sampling), as the reference's losses
+    training.P_mean = -1.2  # log_normal time sampling: mean of ln sigma~ (EDM)
+    training.P_std = 1.2  # log_normal time sampling: std of ln sigma~ (EDM)
+    training.min_snr_gamma = 5.0  # min_snr weighting: the SNR clip gamma
+    training.batch_size = 128  # global batch, split over processes and devices
+    training.n_iters = 1300001  # training steps
+    training.n_jitted_steps = 5  # steps per device dispatch (one lax.scan)
+    training.log_freq = 50  # steps between loss records in metrics.jsonl
+    training.eval_freq = 100  # steps between held-out losses
+    training.snapshot_freq = 50000  # steps between kept checkpoints (and snapshot samples)
+    training.snapshot_freq_for_preemption = 10000  # steps between preemption checkpoints (last two kept)
+    training.snapshot_sampling = True  # a PNG grid of EMA samples at each snapshot
+    training.snapshot_num_samples = 64  # samples drawn at each snapshot
+    training.final_eval = False  # after the last step: samples, their quality, and likelihood if eval.enable_bpd
+    training.label_dropout = 0.1  # class-conditional models: probability of the null label (classifier-free guidance)
+
+    config.model = model = ml_collections.ConfigDict()
+    model.name = "ncsnpp"  # the network: ncsnpp (NCSN++ / DDPM++), mlp (low-dimensional data)
+    model.parameterization = "auto"  # reference_noise, reference_score, eps, x0, v, velocity, edm; auto: the process's
+    model.noise_condition = (
+        "auto"  # what non-reference parameterisations feed: log_sigma, sigma, time; auto: by embedding
+    )
+    model.sigma_data = 0.5  # edm parameterisation and loss weighting: the data's standard deviation
+    model.beta_min = 0.1  # vpsde, subvpsde: beta(0)
+    model.beta_max = 20.0  # vpsde, subvpsde: beta(1)
+    model.sigma_min = 0.01  # vesde: sigma(0)
+    model.sigma_max = 50.0  # vesde: sigma(1)
+    model.cosine_s = 0.008  # cosine_vp: the offset s of Nichol & Dhariwal
+    model.edm_sigma_min = 0.002  # edm: the smallest noise level
+    model.edm_sigma_max = 80.0  # edm: the largest noise level (T)
+    model.num_scales = 1000  # N, steps of the process's discretisation
+    model.ema_rate = 0.9999  # exponential moving average of the parameters
+    model.dropout = 0.1  # dropout probability
+    model.embedding_type = "fourier"  # noise-level embedding: fourier (of log time_cond) or positional
+    model.fourier_scale = 16.0  # scale of the Gaussian Fourier features
+    model.scale_by_sigma = False  # divide the output by the noise level (the reference's VE networks)
+    model.num_classes = 0  # > 0: class-conditional on the data's labels (for classifier-free guidance)
+    model.dtype = "float32"  # compute dtype (bfloat16: mixed precision with float32 parameters)
+    model.nf = 128  # ncsnpp: base channels
+    model.ch_mult = (1, 2, 2, 2)  # ncsnpp: channel multiplier per resolution
+    model.num_res_blocks = 4  # ncsnpp: residual blocks per resolution
+    model.attn_resolutions = (16,)  # ncsnpp: resolutions with self-attention
+    model.resamp_with_conv = True  # ncsnpp: convolutional up/down-sampling
+    model.conditional = True  # ncsnpp: noise-conditional
+    model.fir = False  # ncsnpp: FIR resampling
+    model.fir_kernel = (1, 3, 3, 1)  # ncsnpp: the FIR kernel
+    model.skip_rescale = True  # ncsnpp: scale skip connections by 1/sqrt(2)
+    model.resblock_type = "biggan"  # ncsnpp: biggan or ddpm residual blocks
+    model.progressive = "none"  # ncsnpp output pyramid: none, output_skip, residual
+    model.progressive_input = "none"  # ncsnpp input pyramid: none, input_skip, residual
+    model.progressive_combine = "sum"  # ncsnpp: how pyramids join: sum or cat
+    model.attention_type = "ddpm"  # ncsnpp: the attention block (ddpm)
+    model.init_scale = 0.0  # ncsnpp: scale of the output layers' initialisation
+    model.normalization = "GroupNorm"  # ncsnpp: normalisation (GroupNorm)
+    model.nonlinearity = "swish"  # ncsnpp: activation (swish)
+    model.conv_size = 3  # ncsnpp: convolution size (3)
+    model.hidden_dims = (256, 256, 256)  # mlp: widths of the residual blocks
+    model.embedding_dim = 64  # mlp: size of the noise-level embedding
+
+    config.data = data = ml_collections.ConfigDict()
+    # digits, folder, eight_gaussians, checkerboard, two_moons, CIFAR10, SVHN, CELEBA, LSUN, MNIST, FASHION_MNIST,
+    # or tfds:<name>
+    data.dataset = "CIFAR10"
+    data.image_size = 32  # images are resized to image_size x image_size
+    data.num_channels = 3  # 1 (gray) or 3 (RGB)
+    data.centered = False  # model inputs in [-1, 1] (False: [0, 1])
+    data.random_flip = True  # horizontal flips in training
+    data.uniform_dequantization = False  # add U[0, 1) / 256 to the 8-bit pixels in training
+    data.dim = 2  # 2-D toy datasets: the dimension (2)
+    data.path = ""  # folder dataset: the image folder
+    data.data_dir = ""  # tensorflow-datasets folder ("": ~/tensorflow_datasets)
+    data.download = True  # prepare a missing tfds dataset when the network answers
+    data.category = "bedroom"  # LSUN category
+    data.train_split = ""  # tfds split for training ("": the dataset's usual one)
+    data.eval_split = ""  # tfds split for evaluation ("": the dataset's usual one)
+
+    config.sampling = sampling = ml_collections.ConfigDict()
+    sampling.method = "pc"  # pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++)
+    sampling.predictor = "reverse_diffusion"  # pc: euler_maruyama, reverse_diffusion, ancestral_sampling, none
+    sampling.corrector = "langevin"  # pc: langevin, ald, none
+    sampling.snr = 0.16  # pc: the corrector's signal-to-noise ratio
+    sampling.n_steps_each = 1  # pc: corrector steps per predictor step
+    sampling.probability_flow = False  # pc: predictors on the probability-flow ODE (use method=ode)
+    sampling.num_steps = (
+        0  # pc, sde, ddim, heun, dpm_solver: steps (0: N for pc / sde, the sampler's default otherwise)
+    )
+    sampling.eps = 1e-3  # smallest time of a solve (the reference: 1e-3 for VP / sub-VP, 1e-5 for VE)
+    sampling.noise_removal = True  # end with the denoising step at eps
+    sampling.ode_solver = "tsit5"  # ode: euler, heun, midpoint, bosh3, tsit5, dopri5, dopri8
+    sampling.rtol = 1e-5  # ode: relative tolerance of adaptive solves
+    sampling.atol = 1e-5  # ode: absolute tolerance of adaptive solves
+    sampling.ode_num_steps = 0  # ode: fixed steps (0: adaptive)
+    sampling.sde_solver = "euler_maruyama"  # sde: euler_maruyama, heun, reversible_heun
+    sampling.schedule = "auto"  # fixed-step grids: time_uniform, log_snr_uniform, karras; auto: the sampler's default
+    sampling.rho = 7.0  # heun: the exponent of the karras grid
+    sampling.eta = 0.0  # ddim: 0 deterministic, 1 ancestral
+    sampling.order = 2  # dpm_solver: 1 or 2 (2M)
+    sampling.S_churn = 0.0  # heun: EDM's stochastic churn
+    sampling.S_min = 0.0  # heun: churn only for sigma~ >= S_min
+    sampling.S_max = float("inf")  # heun: churn only for sigma~ <= S_max
+    sampling.S_noise = 1.0  # heun: scale of the churn's noise
+    sampling.guidance_scale = 0.0  # class-conditional models: classifier-free guidance weight w
+    sampling.class_label = -1  # class-conditional models: the class to draw (-1: 0, 1, ... in turn along the batch)
+    sampling.task = "generate"  # --mode sample: generate, inpaint, colorize, interpolate
+    sampling.inputs = ""  # steering tasks: "" (the eval split) or a folder of images
+    # inpaint: the region to generate (right_half, left_half, bottom_half, top_half, center, checkerboard),
+    # or a PNG whose white pixels are known
+    sampling.mask = "right_half"
+    sampling.interpolation_points = 8  # interpolate: points per pair, endpoints included
+
+    config.eval = evaluate = ml_collections.ConfigDict()
+    evaluate.begin_ckpt = 9  # eval mode: the first snapshot number
+    evaluate.end_ckpt = 26  # eval mode: the last snapshot number (-1: the newest)
+    evaluate.ckpt = -1  # sample and likelihood modes: snapshot number (-1: the newest checkpoint)
+    evaluate.batch_size = 1024  # evaluation and sampling batch
+    evaluate.enable_loss = True  # eval mode: the held-out loss
+    evaluate.enable_bpd = False  # eval mode and final_eval: bits/dim
+    evaluate.enable_sampling = False  # eval mode: samples and their quality
+    evaluate.num_samples = 50000  # samples for sample quality (and steering tasks: images)
+    evaluate.bpd_dataset = "test"  # bits/dim of the train or test split
+    evaluate.bpd_num_repeats = 5  # dequantisation repeats per image for bits/dim
+    evaluate.num_bpd_examples = 0  # images for bits/dim (0: the whole split)
+    evaluate.num_loss_examples = 0  # images for the held-out loss (0: the whole split)
+    evaluate.likelihood_trace = "hutchinson"  # divergence of the likelihood ODE: hutchinson or exact
+    evaluate.likelihood_rtol = 1e-5  # likelihood ODE: relative tolerance
+    evaluate.likelihood_atol = 1e-5  # likelihood ODE: absolute tolerance
+    evaluate.inception_weights = ""  # FID / IS / KID: the FID Inception weights file ("": leave these figures out)
+    evaluate.fid_stats = ""  # an .npz of reference mu / sigma ("": computed once into <workdir>/fid_stats)
+    evaluate.fid_split = "train"  # the split the reference statistics describe: train or test
+    evaluate.num_fid_examples = 0  # images of that split (0: all)
+    evaluate.num_kid_features = 2000  # features kept per set for KID
+
+    config.optim = optim = ml_collections.ConfigDict()
+    optim.optimizer = "Adam"  # Adam (with decoupled weight decay when weight_decay > 0)
+    optim.lr = 2e-4  # peak learning rate
+    optim.beta1 = 0.9  # Adam's beta1
+    optim.eps = 1e-8  # Adam's epsilon
+    optim.weight_decay = 0.0  # decoupled weight decay
+    optim.warmup = 5000  # steps of linear learning-rate warm-up (0: none)
+    optim.grad_clip = 1.0  # global-norm gradient clipping (<= 0: none)
+    return config

@@ -1,0 +1,109 @@
+"""The sampler described by `config.sampling`, its names checked before anything is traced."""
+
+from score_sde.ode_solvers import ODE_SOLVERS
+from score_sde.sampling import (
+    CORRECTORS,
+    PREDICTORS,
+    SDE_SOLVERS,
+    sample_ddim,
+    sample_dpm_solver,
+    sample_heun,
+    sample_ode,
+    sample_pc,
+    sample_sde,
+)
+from score_sde.sde import SCHEDULES, SDE
+
+SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver")
+
+
+def check_sampling_names(sampling) -> None:
+    """Every name in config.sampling, whichever method uses it."""
+    checks = {
+        "method": SAMPLING_METHODS,
+        "predictor": PREDICTORS.names(),
+        "corrector": CORRECTORS.names(),
+        "ode_solver": ODE_SOLVERS.names(),
+        "sde_solver": SDE_SOLVERS.names(),
+        "schedule": ("auto",) + SCHEDULES,
+    }
+    for field, allowed in checks.items():
+        if sampling[field] not in allowed:
+            raise ValueError(f"config.sampling.{field}={sampling[field]!r}: choose from {tuple(allowed)}")
+
+
+def pc_settings(sampling) -> dict:
+    """The predictor-corrector keyword arguments of `config.sampling` (for sample_pc,
+    sample_inpaint and sample_colorize)."""
+    if sampling.probability_flow:
+        raise ValueError(
+            "config.sampling.probability_flow=True: use config.sampling.method='ode' to sample the probability-flow ODE"
+        )
+    return dict(
+        predictor=sampling.predictor,
+        corrector=sampling.corrector,
+        snr=float(sampling.snr),
+        n_steps_each=int(sampling.n_steps_each),
+        num_steps=int(sampling.num_steps) or None,
+        eps=float(sampling.eps),
+        denoise=bool(sampling.noise_removal),
+    )
+
+
+def ode_settings(sampling) -> dict:
+    """The probability-flow ODE keyword arguments of `config.sampling` (for sample_ode, encode,
+    decode and interpolate)."""
+    return dict(
+        solver=sampling.ode_solver,
+        rtol=float(sampling.rtol),
+        atol=float(sampling.atol),
+        eps=float(sampling.eps),
+        num_steps=int(sampling.ode_num_steps) or None,
+    )
+
+
+def get_sampler(config, sde: SDE):
+    """sample(rng, score_fn, shape) -> (x, nfe) for the sampler described by `config.sampling`.
+
+    config.sampling.method:
+      "pc": predictor, corrector, snr, n_steps_each, num_steps (0: the process's N);
+      "ode": ode_solver, rtol, atol, ode_num_steps (0: adaptive);
+      "sde": sde_solver, num_steps (0: the process's N);
+      "ddim": num_steps, eta, schedule; "heun" (EDM): num_steps, schedule, rho, S_churn, S_min,
+      S_max, S_noise; "dpm_solver" (DPM-Solver++): num_steps, order, schedule.
+    All read eps (smallest time) and noise_removal (the final denoising step); schedule "auto"
+    is the sampler's own default.
+    """
+    sampling = config.sampling
+    check_sampling_names(sampling)
+    method = sampling.method
+    num_steps = int(sampling.num_steps) or None
+    eps, denoise = float(sampling.eps), bool(sampling.noise_removal)
+    schedule = {} if sampling.schedule == "auto" else {"schedule": sampling.schedule}
+    if method == "pc":
+        settings = pc_settings(sampling)
+        return lambda rng, score_fn, shape: sample_pc(rng, sde, score_fn, shape, **settings)
+    if method == "ode":
+        settings = {**ode_settings(sampling), **schedule}
+        return lambda rng, score_fn, shape: sample_ode(rng, sde, score_fn, shape, denoise=denoise, **settings)
+    if method == "sde":
+        settings = dict(solver=sampling.sde_solver, num_steps=num_steps or sde.N, eps=eps, denoise=denoise, **schedule)
+        return lambda rng, score_fn, shape: sample_sde(rng, sde, score_fn, shape, **settings)
+    if method == "ddim":
+        settings = dict(num_steps=num_steps or 50, eta=float(sampling.eta), eps=eps, denoise=denoise, **schedule)
+        return lambda rng, score_fn, shape: sample_ddim(rng, sde, score_fn, shape, **settings)
+    if method == "heun":
+        settings = dict(
+            num_steps=num_steps or 18,
+            rho=float(sampling.rho),
+            S_churn=float(sampling.S_churn),
+            S_min=float(sampling.S_min),
+            S_max=float(sampling.S_max),
+            S_noise=float(sampling.S_noise),
+            eps=eps,
+            denoise=denoise,
+            **schedule,
+        )
+        return lambda rng, score_fn, shape: sample_heun(rng, sde, score_fn, shape, **settings)
+    settings = dict(num_steps=num_steps or 20, order=int(sampling.order), eps=eps, denoise=denoise, **schedule)
+    return lambda rng, score_fn, shape: sample_dpm_solver(rng, sde, score_fn, shape, **settings)

@@ -1,0 +1,35 @@
+"""Forward processes: Gaussian paths x_t = a(t) x_0 + s(t) z with their SDEs, by name.
+
+| name (`config.training.sde`) | process |
+| --- | --- |
+| `vpsde`, `subvpsde`, `vesde` | `VPSDE`, `SubVPSDE`, `VESDE` (Song et al. 2021, the reference's) |
+| `cosine_vp` | `CosineVPSDE` (Nichol & Dhariwal 2021) |
+| `linear_flow` | `LinearFlow` (rectified flow, conditional flow matching) |
+| `edm` | `EDMPath` (Karras et al. 2022) |
+
+`GaussianPath` builds any other path from a(t) and s(t), or from its log-SNR.
+"""
+
+from score_sde.sde.base import SDE, SDES, ReverseSDE, batch_broadcast, check_time, get_sde, posterior_step
+from score_sde.sde.paths import CosineVPSDE, EDMPath, GaussianPath, LinearFlow
+from score_sde.sde.reference import VESDE, VPSDE, SubVPSDE
+from score_sde.sde.schedules import SCHEDULES, get_timesteps
+
+__all__ = [
+    "SDE",
+    "SDES",
+    "ReverseSDE",
+    "get_sde",
+    "batch_broadcast",
+    "check_time",
+    "posterior_step",
+    "VPSDE",
+    "SubVPSDE",
+    "VESDE",
+    "CosineVPSDE",
+    "LinearFlow",
+    "EDMPath",
+    "GaussianPath",
+    "SCHEDULES",
+    "get_timesteps",
+]

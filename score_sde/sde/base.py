@@ -1,0 +1,231 @@
+"""The forward-process interface: a Gaussian path x_t = a(t) x_0 + s(t) z and its SDE.
+
+Every process acts on a batch `x` of shape (B, *event) with times `t` of shape (B,), is a
+frozen (hashable) dataclass usable as a static argument of `jax.jit`, and has
+
+  marginal_coefficients(t) -> (a, s)       x_t = a(t) x_0 + s(t) z,  z ~ N(0, I)
+  log_snr(t) = log(a^2 / s^2), inverse_log_snr(lam)
+  sde(x, t) -> (drift, diffusion)          dx = f(t) x dt + g(t) dw,  f = d log a / dt,
+                                           g^2 = d s^2 / dt - 2 f s^2
+  marginal_prob(x0, t) -> (mean, std)      p_t(x | x0) = N(a x0, s^2 I)
+  prior_sampling(rng, shape), prior_logp(z) -> (B,)
+  discretize(x, t, dt) -> (f, G)           the N-step chain x_t = x_{t - dt} + f + G z
+  reverse(score_fn, probability_flow=False)
+
+and the times T (where the prior is used), eps (the default smallest time of sampling) and N
+(steps of the discretisation). Subclasses give `marginal_coefficients`; everything else has a
+generic form (derivatives by `jax.grad`, the inverse log-SNR by bisection) that closed forms
+override.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from score_sde._types import Array, ScoreFn
+from score_sde.noise import per_example_normal
+from score_sde.registry import Registry
+from score_sde.sde.schedules import get_timesteps
+
+SDES: Registry[type] = Registry("SDE")
+
+
+def batch_broadcast(values: Array, x: Array) -> Array:
+    """Reshapes per-example `values` (B,) so that they broadcast against `x` (B, *event)."""
+    return jnp.reshape(values, values.shape + (1,) * (x.ndim - values.ndim))
+
+
+def check_time(t, T: float, name: str = "t") -> None:
+    """Raises a ValueError if a concrete `t` lies outside [0, T]; traced values are not checked."""
+    if isinstance(t, jax.core.Tracer):
+        return
+    values = np.asarray(t)
+    if values.size and (values.min() < 0.0 or values.max() > T):
+        raise ValueError(f"{name} must lie in [0, T={T}]; got values in [{values.min()}, {values.max()}]")
+
+
+def check_steps(N) -> None:
+    if not isinstance(N, (int, np.integer)) or isinstance(N, bool) or N < 1:
+        raise ValueError(f"N (number of discretisation steps) must be an integer >= 1; got {N!r}")
+
+
+def gaussian_logp(z: Array, variance: float) -> Array:
+    """log N(z; 0, variance I) summed over the event, shape (B,)."""
+    dim = np.prod(z.shape[1:])
+    sq = jnp.sum(jnp.reshape(z, (z.shape[0], -1)) ** 2, axis=-1)
+    return -0.5 * dim * jnp.log(2 * np.pi * variance) - 0.5 * sq / variance
+
+
+def time_derivative(fn, t: Array) -> Array:
+    """d fn / dt elementwise, for a function `fn` of an array of times acting elementwise."""
+    scalar = lambda tau: fn(jnp.reshape(tau, (1,)))[0]
+    return jnp.vectorize(jax.grad(scalar))(jnp.asarray(t, jnp.float32))
+
+
+class SDE:
+    """Interface and generic behaviour of the forward processes (Gaussian paths)."""
+
+    T: float = 1.0
+    N: int
+    eps: float = 1e-3
+    # the time grid the fixed-step samplers use by default (see `get_timesteps`)
+    default_schedule: str = "time_uniform"
+    # what config.model.parameterization = "auto" means for this process
+    default_parameterization: str = "eps"
+    # whether discrete-time networks of this process see the chain's step labels (the reference's
+    # DDPM and SMLD networks) rather than continuous ones
+    discrete_chain_labels: bool = False
+
+    # --- the path ---------------------------------------------------------------------------
+    def marginal_coefficients(self, t: Array) -> tuple[Array, Array]:
+        """Scale a(t) and std s(t), both shaped like t, with x_t = a(t) x_0 + s(t) z."""
+        raise NotImplementedError
+
+    def marginal_prob(self, x: Array, t: Array) -> tuple[Array, Array]:
+        """Mean a(t) x (like x) and std s(t) (B,) of p_t(x_t | x_0 = x)."""
+        check_time(t, self.T)
+        a, s = self.marginal_coefficients(t)
+        return batch_broadcast(a, x) * x, s
+
+    def log_snr(self, t: Array) -> Array:
+        """lambda(t) = log(a(t)^2 / s(t)^2), decreasing in t."""
+        a, s = self.marginal_coefficients(t)
+        return 2.0 * (jnp.log(a) - jnp.log(s))
+
+    def inverse_log_snr(self, lam: Array) -> Array:
+        """The time t in [0, T] with log_snr(t) = lam (bisection; subclasses give closed forms)."""
+        lam = jnp.asarray(lam, jnp.float32)
+
+        def halve(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            later = self.log_snr(mid) > lam  # lambda decreases, so the root lies above mid
+            return jnp.where(later, mid, lo), jnp.where(later, hi, mid)
+
+        lo, hi = jax.lax.fori_loop(0, 64, halve, (jnp.zeros_like(lam), jnp.full_like(lam, self.T)))
+        return 0.5 * (lo + hi)
+
+    def drift_coefficient(self, t: Array) -> Array:
+        """f(t) = d log a / dt, shaped like t."""
+        return time_derivative(lambda u: jnp.log(self.marginal_coefficients(u)[0]), t)
+
+    def diffusion_squared(self, t: Array) -> Array:
+        """g(t)^2 = d s^2 / dt - 2 f(t) s(t)^2, shaped like t."""
+        s = self.marginal_coefficients(t)[1]
+        return (
+            time_derivative(lambda u: self.marginal_coefficients(u)[1] ** 2, t) - 2.0 * self.drift_coefficient(t) * s**2
+        )
+
+    def sde(self, x: Array, t: Array) -> tuple[Array, Array]:
+        """Drift f(t) x of shape x.shape and diffusion g(t) of shape (B,)."""
+        check_time(t, self.T)
+        return batch_broadcast(self.drift_coefficient(t), x) * x, jnp.sqrt(self.diffusion_squared(t))
+
+    # --- the prior ----------------------------------------------------------------------------
+    @property
+    def prior_std(self) -> float:
+        """Standard deviation of the Gaussian prior p_T = N(0, prior_std^2 I); by default s(T)."""
+        return float(self.marginal_coefficients(jnp.array([self.T]))[1][0])
+
+    def prior_sampling(self, rng: Array, shape) -> Array:
+        """Draws x_T ~ N(0, prior_std^2 I) of shape (B, *event); example i depends only on (rng, i)."""
+        return per_example_normal(rng, shape) * self.prior_std
+
+    def prior_logp(self, z: Array) -> Array:
+        """log p_T(z), shape (B,)."""
+        return gaussian_logp(z, self.prior_std**2)
+
+    # --- the N-step chain of predictor-corrector sampling ----------------------------------------
+    def pc_grid(self, eps: float) -> tuple[Array, Array]:
+        """Times (N,) from T down to eps on `default_schedule`, and the step (N,) the predictor
+        takes at each. On the time-uniform grid every step is T / N (the reference's); on other
+        grids a step reaches the next time, the last one t = 0."""
+        if self.default_schedule == "time_uniform":
+            return jnp.linspace(self.T, eps, self.N), jnp.full((self.N,), self.T / self.N)
+        times = get_timesteps(self, self.N - 1, eps, self.default_schedule) if self.N > 1 else jnp.array([self.T])
+        return times, times - jnp.concatenate([times[1:], jnp.zeros((1,))])
+
+    def discretize(self, x: Array, t: Array, dt: float | Array | None = None) -> tuple[Array, Array]:
+        """The exact forward transition from t - dt to t (dt defaults to T / N), as an update
+        x_t = x_{t-dt} + f + G z: f = (r - 1) x, G^2 = s_t^2 - r^2 s_{t-dt}^2 with r = a_t / a_{t-dt}."""
+        check_time(t, self.T)
+        dt = self.T / self.N if dt is None else dt
+        a_t, s_t = self.marginal_coefficients(t)
+        a_prev, s_prev = self.marginal_coefficients(jnp.maximum(t - dt, 0.0))
+        ratio = a_t / a_prev
+        return (batch_broadcast(ratio, x) - 1.0) * x, jnp.sqrt(jnp.maximum(s_t**2 - ratio**2 * s_prev**2, 0.0))
+
+    def ancestral_step(self, x: Array, t: Array, dt, score: Array, z: Array) -> tuple[Array, Array]:
+        """One ancestral step from t to t - dt given score(x, t) and noise z: the exact Gaussian
+        posterior p(x_{t-dt} | x_t, x_0 = E[x_0 | x_t]). Returns (x, its mean)."""
+        a_t, s_t = (batch_broadcast(v, x) for v in self.marginal_coefficients(t))
+        a_s, s_s = (batch_broadcast(v, x) for v in self.marginal_coefficients(jnp.maximum(t - dt, 0.0)))
+        x0 = (x + s_t**2 * score) / a_t
+        return posterior_step(x, x0, a_t, s_t, a_s, s_s, 1.0, z)
+
+    def langevin_alpha(self, t: Array, dt) -> Array:
+        """The factor alpha (B,) of the Langevin corrector's step size at t: (a_t / a_{t-dt})^2,
+        the continuous form of the reference's 1 - beta_i."""
+        return (self.marginal_coefficients(t)[0] / self.marginal_coefficients(jnp.maximum(t - dt, 0.0))[0]) ** 2
+
+    def check_discretization(self, setting: str = "N") -> None:
+        """Raises a ValueError if the N-step discretisation is not a valid Markov chain."""
+
+    def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
+        """The reverse-time SDE, or the probability-flow ODE when `probability_flow`."""
+        return ReverseSDE(self, score_fn, probability_flow)
+
+
+def posterior_step(x: Array, x0: Array, a_t, s_t, a_s, s_s, eta: float, z: Array) -> tuple[Array, Array]:
+    """One DDIM step from time t to s < t, coefficients (a, s) of x = a x_0 + s z broadcasting against x.
+
+    x_s = a_s x0 + sqrt(s_s^2 - c^2) (x - a_t x0) / s_t + c z with c^2 = eta^2 (s_s^2 / s_t^2)
+    Var(x_t | x_s); eta = 1 is the exact Gaussian posterior p(x_s | x_t, x_0 = x0) (ancestral).
+    Returns (x_s, its mean without the noise).
+    """
+    c = eta * s_s / s_t * jnp.sqrt(jnp.maximum(s_t**2 - (a_t / a_s) ** 2 * s_s**2, 0.0))
+    x_mean = a_s * x0 + jnp.sqrt(jnp.maximum(s_s**2 - c**2, 0.0)) * (x - a_t * x0) / s_t
+    return x_mean + c * z, x_mean
+
+
+@dataclasses.dataclass(frozen=True)
+class ReverseSDE:
+    """Reverse-time SDE dx = [f - g^2 score] dt + g dw_bar, or with `probability_flow` the ODE
+    dx = [f - g^2 score / 2] dt. Same interface as the forward SDE (`sde`, `discretize`); time
+    runs from T to 0, so `discretize` returns the update for a step of -dt.
+    """
+
+    forward: SDE
+    score_fn: ScoreFn
+    probability_flow: bool = False
+
+    @property
+    def T(self) -> float:
+        return self.forward.T
+
+    @property
+    def N(self) -> int:
+        return self.forward.N
+
+    def _weight(self) -> float:
+        return 0.5 if self.probability_flow else 1.0
+
+    def sde(self, x: Array, t: Array) -> tuple[Array, Array]:
+        drift, diffusion = self.forward.sde(x, t)
+        score = self.score_fn(x, t)
+        drift = drift - batch_broadcast(diffusion**2, x) * score * self._weight()
+        return drift, jnp.zeros_like(diffusion) if self.probability_flow else diffusion
+
+    def discretize(self, x: Array, t: Array, dt=None) -> tuple[Array, Array]:
+        """Reverse update x_{t-dt} = x_t - rev_f + rev_G z."""
+        f, G = self.forward.discretize(x, t, dt)
+        rev_f = f - batch_broadcast(G**2, x) * self.score_fn(x, t) * self._weight()
+        return rev_f, jnp.zeros_like(G) if self.probability_flow else G
+
+
+def get_sde(config) -> SDE:
+    """Builds the process named by `config.training.sde` from the fields of `config.model` it
+    reads (each process's `from_config` says which)."""
+    return SDES.get(str(config.training.sde).lower(), "config.training.sde").from_config(config.model)
