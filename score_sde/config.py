@@ -109,12 +109,21 @@ def base_config() -> ml_collections.ConfigDict:
     sampling.corrector = "langevin"  # pc: langevin, ald, none
     sampling.snr = 0.16  # pc: the corrector's signal-to-noise ratio
     sampling.n_steps_each = 1  # pc: corrector steps per predictor step
-    sampling.probability_flow = False  # pc: predictors on the probability-flow ODE (use method=ode)
+    sampling.probability_flow = False  # pc: predictors on the probability-flow ODE (not ancestral_sampling)
     sampling.num_steps = (
         0  # pc, sde, ddim, heun, dpm_solver: steps (0: N for pc / sde, the sampler's default otherwise)
     )
     sampling.eps = 1e-3  # smallest time of a solve (the reference: 1e-3 for VP / sub-VP, 1e-5 for VE)
     sampling.noise_removal = True  # end with the denoising step at eps
+    # ode: that step: reverse_diffusion (the reference's: one reverse-diffusion step at eps, its mean) or
+    # tweedie (the denoiser E[x_0 | x_eps])
+    sampling.ode_denoise_step = "reverse_diffusion"
+    # the probability-flow ODE (ode sampling, encode/decode, likelihood) of a discrete-trained network
+    # (training.continuous=False): continuous (the reference: continuous labels) or discrete (its training labels)
+    sampling.ode_score = "continuous"
+    # generated samples to 8-bit pixels (PNGs, FID / IS): truncate floor(255 x) (the reference) or round;
+    # steering outputs (inpaint, colorize, interpolate) are always rounded, so known pixels come back exactly
+    sampling.to_uint8 = "truncate"
     sampling.ode_solver = "tsit5"  # ode: euler, heun, midpoint, bosh3, tsit5, dopri5, dopri8
     sampling.rtol = 1e-5  # ode: relative tolerance of adaptive solves
     sampling.atol = 1e-5  # ode: absolute tolerance of adaptive solves
@@ -147,7 +156,7 @@ def base_config() -> ml_collections.ConfigDict:
     evaluate.enable_sampling = False  # eval mode: samples and their quality
     evaluate.num_samples = 50000  # samples for sample quality (and steering tasks: images)
     evaluate.bpd_dataset = "test"  # bits/dim of the train or test split
-    evaluate.bpd_num_repeats = 5  # dequantisation repeats per image for bits/dim
+    evaluate.bpd_num_repeats = 0  # dequantisation repeats per image for bits/dim (0: the reference's 5 test, 1 train)
     evaluate.num_bpd_examples = 0  # images for bits/dim (0: the whole split)
     evaluate.num_loss_examples = 0  # images for the held-out loss (0: the whole split)
     evaluate.likelihood_trace = "hutchinson"  # divergence of the likelihood ODE: hutchinson or exact
@@ -158,6 +167,7 @@ def base_config() -> ml_collections.ConfigDict:
     evaluate.fid_split = "train"  # the split the reference statistics describe: train or test
     evaluate.num_fid_examples = 0  # images of that split (0: all)
     evaluate.num_kid_features = 2000  # features kept per set for KID
+    evaluate.inception_score_splits = 1  # Inception Score over 1 set (the reference) or the common 10 splits
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "Adam"  # Adam (with decoupled weight decay when weight_decay > 0)
@@ -166,5 +176,5 @@ def base_config() -> ml_collections.ConfigDict:
     optim.eps = 1e-8  # Adam's epsilon
     optim.weight_decay = 0.0  # decoupled weight decay
     optim.warmup = 5000  # steps of linear learning-rate warm-up (0: none)
-    optim.grad_clip = 1.0  # global-norm gradient clipping (<= 0: none)
+    optim.grad_clip = 1.0  # global-norm gradient clipping at this norm (> 0), or -1: none (0 is refused)
     return config

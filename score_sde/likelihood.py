@@ -143,13 +143,14 @@ def bits_per_dim(
             )
     pixels = jnp.asarray(images, jnp.float32)
     dim = int(np.prod(pixels.shape[1:]))
-    bpds, latents, nfe = [], [], 0
-    for repeat in range(num_repeats):
+
+    def one_repeat(repeat):
         dq_rng, ll_rng = jax.random.split(jax.random.fold_in(rng, repeat))
         u = jax.random.uniform(dq_rng, pixels.shape) if dequantize == "uniform" else 0.5
         x = lo + (hi - lo) * (pixels + u) / 256.0
-        logp, z, n = log_likelihood(ll_rng, sde, score_fn, x, **likelihood_kwargs)
-        bpds.append(-(logp + dim * np.log(hi - lo)) / (dim * np.log(2.0)) + 8.0)
-        latents.append(z)
-        nfe = nfe + n
-    return jnp.mean(jnp.stack(bpds), axis=0), jnp.stack(latents), nfe
+        logp, z, nfe = log_likelihood(ll_rng, sde, score_fn, x, **likelihood_kwargs)
+        return -(logp + dim * np.log(hi - lo)) / (dim * np.log(2.0)) + 8.0, z, nfe
+
+    # one solve in the program, run num_repeats times (an unrolled loop would compile each)
+    bpds, latents, nfes = jax.lax.map(one_repeat, jnp.arange(num_repeats))
+    return jnp.mean(bpds, axis=0), latents, jnp.sum(nfes)

@@ -24,9 +24,12 @@ class TrainState:
 
 def make_optimizer(optim_config) -> optax.GradientTransformation:
     """Adam with linear warm-up over `warmup` steps and global-norm clipping at `grad_clip`
-    (the reference's optimizer; `grad_clip <= 0` disables clipping)."""
+    (the reference's optimizer). A negative `grad_clip` disables clipping; 0 is refused, since
+    the reference would clip every gradient to norm 0 there."""
     if optim_config.optimizer.lower() != "adam":
         raise ValueError(f"config.optim.optimizer={optim_config.optimizer!r}: only 'Adam' is supported")
+    if optim_config.grad_clip == 0:
+        raise ValueError("config.optim.grad_clip=0: give a positive norm, or a negative value for no clipping")
     lr = float(optim_config.lr)
     schedule = optax.linear_schedule(0.0, lr, int(optim_config.warmup)) if optim_config.warmup > 0 else lr
     adam = optax.adamw(

@@ -8,6 +8,7 @@ import pytest
 from score_sde.config import base_config
 from score_sde.runner.config_check import check_config
 from score_sde.runner.setup import build
+from score_sde.runner.state_evaluation import eval_settings
 
 SHIPPED = [
     "quickstart",
@@ -68,6 +69,16 @@ REFERENCE_DEFAULTS = {
     "optim.eps": 1e-8,
     "optim.warmup": 5000,
     "optim.grad_clip": 1.0,
+}
+# The reference's evaluation conventions, which it hard-codes rather than configures: samples
+# truncated to 8 bits, one reverse-diffusion step ending an ODE solve, continuous labels in the
+# probability-flow ODE, one Inception Score over all samples, and bits/dim repeats by split.
+REFERENCE_BEHAVIOUR = {
+    "sampling.to_uint8": "truncate",
+    "sampling.ode_denoise_step": "reverse_diffusion",
+    "sampling.ode_score": "continuous",
+    "eval.inception_score_splits": 1,
+    "eval.bpd_num_repeats": 0,
 }
 NCSNPP_SHARED = {
     "model.name": "ncsnpp",
@@ -149,7 +160,7 @@ def _fields(config, prefix=""):
 @pytest.mark.parametrize("name", CIFAR10)
 def test_cifar10_configs_set_every_field_the_reference_sets(name):
     config = _load(name)
-    expected = {**REFERENCE_DEFAULTS, **REFERENCE[name]}
+    expected = {**REFERENCE_DEFAULTS, **REFERENCE_BEHAVIOUR, **REFERENCE[name]}
     got = {path: _get(config, path) for path in expected}
     normalise = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v
     assert {k: normalise(v) for k, v in got.items()} == {k: normalise(v) for k, v in expected.items()}
@@ -186,6 +197,10 @@ def test_every_field_can_be_set_on_every_shipped_config(name):
         ("eval.likelihood_trace", "skilling", "config.eval.likelihood_trace='skilling': choose from"),
         ("model.ema_rate", 1.5, r"config.model.ema_rate must lie in \[0, 1\); got 1.5"),
         ("sampling.eta", "0.5", "config.sampling.eta must be a number; got '0.5'"),
+        ("optim.grad_clip", 0.0, "config.optim.grad_clip must be a positive norm, or negative for no clipping"),
+        ("sampling.to_uint8", "floor", "config.sampling.to_uint8='floor': choose from"),
+        ("sampling.ode_score", "labels", "config.sampling.ode_score='labels': choose from"),
+        ("eval.inception_score_splits", 0, "config.eval.inception_score_splits must be a positive integer"),
         ("model.sigma_min", 60.0, "config.model.sigma_min=60.0 must be smaller than config.model.sigma_max=10.0"),
     ],
 )
@@ -218,3 +233,12 @@ def test_sampling_eps_and_training_eps_are_checked_against_the_process():
     config.training.sde, config.sampling.eps = "linear_flow", 0.9995  # beyond LinearFlow's T = 0.999
     with pytest.raises(ValueError, match=r"config.sampling.eps=0.9995 must lie in \(0, T=0.999\)"):
         build(config, with_data=False)
+
+
+def test_bits_per_dim_repeats_default_to_the_reference_counts_by_split():
+    config = _load("vp.cifar10_ddpmpp_continuous")
+    assert eval_settings(config)["bpd_num_repeats"] == 5  # test split
+    config.eval.bpd_dataset = "train"
+    assert eval_settings(config)["bpd_num_repeats"] == 1
+    config.eval.bpd_num_repeats = 3
+    assert eval_settings(config)["bpd_num_repeats"] == 3

@@ -1,12 +1,21 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
 from score_sde.config import base_config
-from score_sde.datasets import BatchStream, eval_batches, get_data, get_image_source, sources
-from score_sde.datasets.images import center_crop, resize, to_model_input, to_uint8
+from score_sde.datasets import TFDS_DATASETS, BatchStream, eval_batches, get_data, get_image_source, sources
+from score_sde.datasets.images import (
+    center_crop,
+    reference_celeba,
+    reference_lsun,
+    resize,
+    to_model_input,
+    to_uint8,
+)
 from score_sde.datasets.pipeline import check_batch_split, prefetch
+from score_sde.runner.state_evaluation import pixel_levels
 
 
 def _config(dataset="digits", image_size=16, num_channels=1, **data):
@@ -67,7 +76,7 @@ def test_model_input_scales_dequantizes_and_flips():
     np.testing.assert_allclose(plain, values / 255.0, rtol=1e-6)
     centered = np.asarray(to_model_input(rng, pixels, centered=True, uniform_dequantization=False, random_flip=False))
     np.testing.assert_allclose(centered, 2 * values / 255.0 - 1, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(to_uint8(centered, centered=True), pixels)
+    np.testing.assert_array_equal(to_uint8(centered, centered=True, rule="round"), pixels)
     dequantized = np.asarray(
         to_model_input(rng, pixels, centered=False, uniform_dequantization=True, random_flip=False)
     )
@@ -77,6 +86,48 @@ def test_model_input_scales_dequantizes_and_flips():
     mirrored = np.all(flipped == plain[:, :, ::-1], axis=(1, 2, 3))
     unchanged = np.all(flipped == plain, axis=(1, 2, 3))
     assert np.all(mirrored | unchanged) and 16 < mirrored.sum() < 48
+
+
+def test_samples_become_8_bit_by_the_reference_truncation_or_by_rounding():
+    x = np.array([-0.1, 0.0, 0.5 / 255, 0.9 / 255, 254.6 / 255, 1.0, 1.2], np.float32).reshape(1, 7, 1, 1)
+    truncated = to_uint8(x, centered=False, rule="truncate").ravel()
+    np.testing.assert_array_equal(truncated, np.clip(x * 255, 0, 255).astype(np.uint8).ravel())  # the reference's
+    np.testing.assert_array_equal(truncated, [0, 0, 0, 0, 254, 255, 255])
+    np.testing.assert_array_equal(to_uint8(x, centered=False, rule="round").ravel(), [0, 0, 0, 1, 255, 255, 255])
+    np.testing.assert_array_equal(to_uint8(2 * x - 1, centered=True, rule="round").ravel(), [0, 0, 0, 1, 255, 255, 255])
+    with pytest.raises(ValueError, match="config.sampling.to_uint8='floor'"):
+        to_uint8(x, centered=False, rule="floor")
+
+
+def test_celeba_and_lsun_are_resized_in_float_as_the_reference():
+    """tf.image.resize(antialias=True) in the reference; jax.image.resize(antialias=True) is an
+    independent implementation of the same filters."""
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)  # CelebA's size
+    top, left = (218 - 140) // 2, (178 - 140) // 2
+    window = jnp.asarray(face[top : top + 140, left : left + 140] / 255.0, jnp.float32)
+    expected = jax.image.resize(window, (64, 64, 3), "linear", antialias=True)
+    celeba = reference_celeba(face, 64)
+    assert celeba.dtype == np.float32 and not np.all(celeba * 255 == np.round(celeba * 255))  # not rounded
+    np.testing.assert_allclose(celeba, expected, atol=1e-5)
+    room = rng.integers(0, 256, (256, 341, 3), dtype=np.uint8)
+    shorter = jax.image.resize(jnp.asarray(room / 255.0, jnp.float32), (128, 170, 3), "linear", antialias=True)
+    np.testing.assert_allclose(reference_lsun(room, 128), shorter[:, 21:149], atol=1e-5)  # resize_small, then crop
+    square = jnp.asarray(room[:, 42:298], jnp.float32)
+    bicubic = np.clip(np.asarray(jax.image.resize(square, (64, 64, 3), "cubic", antialias=True)), 0, 255)
+    lsun = reference_lsun(room, 64)
+    assert lsun.dtype == np.uint8 and np.mean(lsun == bicubic.astype(np.uint8)) > 0.999  # truncated, as tf.cast
+    # float images enter the model as they are (no / 255), dequantised as (255 x + u) / 256
+    rng_key = jax.random.PRNGKey(0)
+    batch = jnp.asarray(celeba[None])
+    plain = to_model_input(rng_key, batch, centered=False, uniform_dequantization=False, random_flip=False)
+    np.testing.assert_array_equal(plain, batch)
+    noisy = np.asarray(to_model_input(rng_key, batch, centered=False, uniform_dequantization=True, random_flip=False))
+    u = noisy * 256 - np.asarray(batch) * 255
+    assert u.min() >= -1e-4 and u.max() <= 1 + 1e-4 and 0.45 < u.mean() < 0.55
+    np.testing.assert_allclose(pixel_levels(batch), np.asarray(batch) * 255, rtol=1e-6)  # for bits/dim
+    np.testing.assert_array_equal(pixel_levels(jnp.asarray(face[None])), face[None])
+    assert TFDS_DATASETS["celeba"][3] is reference_celeba and TFDS_DATASETS["lsun"][3] is reference_lsun
 
 
 def test_batch_streams_are_deterministic_epoch_permutations_split_across_processes():

@@ -114,6 +114,43 @@ def test_inception_score_closed_forms():
     assert std < 1e-3
 
 
+def _numpy_inception_score(logits):
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    return float(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(p.mean(0))), axis=1))))
+
+
+@pytest.mark.parametrize("splits, image_size", [(10, 8), (1, 256)])
+def test_inception_score_splits_follow_the_config_and_large_fids_are_not_labelled_comparable(
+    monkeypatch, caplog, splits, image_size
+):
+    """config.eval.inception_score_splits=1 is the reference's one score over all samples (std 0);
+    10 is the mean and std over 10 consecutive splits. At 256 px and above the reference uses
+    another FID network, so the record says the FID is not comparable and a warning says why."""
+    from score_sde.evaluation import accumulators
+    from score_sde.runner import sample_quality
+
+    logits = 3.0 * np.random.default_rng(0).normal(size=(40, 1008)).astype(np.float32)
+    served = iter(np.split(logits, 4))  # four batches of 10 images
+    fake_inception = lambda params, images: (jnp.zeros((len(images), 2048)), jnp.asarray(next(served)))
+    monkeypatch.setattr(accumulators, "inception_apply", fake_inception)
+    monkeypatch.setattr(sample_quality, "load_inception_params", lambda path: None)
+    stats = {"mu": np.zeros(2048), "sigma": np.eye(2048), "kid_features": None}
+    monkeypatch.setattr(sample_quality, "reference_statistics", lambda *args: stats)
+    config = tiny_image_config()
+    config.data.dataset = "CIFAR10"  # no FD-digits: Inception figures only (no data is read)
+    config.eval.inception_weights, config.eval.inception_score_splits = "inception.npz", splits
+    config.eval.batch_size, config.data.image_size = 10, image_size
+    with caplog.at_level("WARNING"):
+        record = image_quality(config, "unused", np.zeros((40, 8, 8, 1), np.uint8))
+    per_split = [_numpy_inception_score(part) for part in np.split(logits, splits)]
+    np.testing.assert_allclose(record["inception_score"], np.mean(per_split), rtol=1e-4)
+    np.testing.assert_allclose(record["inception_score_std"], np.std(per_split), rtol=1e-3, atol=1e-6)
+    assert record["inception_score_splits"] == splits
+    assert record["fid_reference_comparable"] == (image_size < 256)
+    assert ("not comparable with the reference" in caplog.text) == (image_size >= 256)
+
+
 def test_kid_is_unbiased():
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(2000, 16)), rng.normal(size=(2000, 16))

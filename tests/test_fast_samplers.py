@@ -12,7 +12,7 @@ EPS = 1e-2
 
 
 @pytest.mark.parametrize(
-    "sde", [ALL_SDES[0], pytest.param(ALL_SDES[1], marks=pytest.mark.slow), ALL_SDES[2]], ids=SDE_IDS
+    "sde", [ALL_SDES[0], *[pytest.param(sde, marks=pytest.mark.slow) for sde in ALL_SDES[1:]]], ids=SDE_IDS
 )
 @pytest.mark.parametrize(
     "sampler, order",

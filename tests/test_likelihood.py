@@ -62,6 +62,7 @@ def test_bits_per_dim_is_the_discrete_likelihood_of_the_oracle():
     np.testing.assert_allclose(corrected, expected, atol=1e-2 / (4 * np.log(2.0)))
 
 
+@pytest.mark.slow
 def test_bits_per_dim_does_not_depend_on_the_data_range():
     """The same model expressed on [0, 1] or on [-1, 1] gives the same bits/dim (change of variables)."""
     sde = VESDE(sigma_min=0.01, sigma_max=5.0)

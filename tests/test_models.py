@@ -59,16 +59,35 @@ def _fixture(name):
     return meta, arrays, config, state_dict
 
 
-@pytest.mark.parametrize("name", ["ncsnpp_ve_small", "ddpmpp_vp_small"])
+FIXTURE_NAMES = sorted(path.stem for path in FIXTURES.glob("*.json"))
+
+
+def test_every_shared_fixture_is_tested():
+    assert FIXTURE_NAMES == [
+        "ddpmpp_input_skip_cat",
+        "ddpmpp_vp_small",
+        "ncsnpp_ddpm_blocks_output_skip",
+        "ncsnpp_output_skip_sum",
+        "ncsnpp_ve_small",
+    ]
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_reference_outputs_are_reproduced(name):
     meta, arrays, config, state_dict = _fixture(name)
     params = from_pytorch_state_dict(state_dict, config)
     x = jnp.transpose(arrays["input_x"], (0, 2, 3, 1))  # NCHW -> NHWC
-    out = get_model(config).apply({"params": params}, x, jnp.asarray(arrays["input_time_cond"]))
+    out = jax.jit(get_model(config).apply)({"params": params}, x, jnp.asarray(arrays["input_time_cond"]))
     reference = np.transpose(arrays["output"], (0, 2, 3, 1))
     # float32 agreement with the PyTorch reference (its README: about 1e-4 relative)
     assert np.abs(out - reference).max() / np.abs(reference).max() < 1e-4
     assert sum(p.size for p in jax.tree.leaves(params)) == meta["num_parameters_including_fixed_fourier_W"]
+    # the key list written from the reference's construction rules is the fixture's, in order
+    rules = reference_state_dict_shapes(
+        {**config.model, "image_size": config.data.image_size}, config.data.num_channels
+    )
+    assert list(rules) == meta["state_dict_keys"]
+    assert rules == {key: value.shape for key, value in state_dict.items()}
 
 
 @pytest.mark.parametrize(
@@ -115,7 +134,17 @@ def test_knob_rows_cover_every_pair():
         assert {(r[a], r[b]) for r in KNOB_ROWS} == set(itertools.product(values[a], values[b]))
 
 
-@pytest.mark.parametrize("row", KNOB_ROWS, ids=[f"row{i}" for i in range(len(KNOB_ROWS))])
+# The default run keeps the rows whose code paths no reference fixture reaches (FIR resampling with
+# convolutions in DDPM blocks and the residual output pyramid, input_skip with cat and FIR); the
+# key-list test covers every structure's parameters; the other rows run with -m slow.
+KNOB_DEFAULT_ROWS = (2, 4, 6)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [pytest.param(row, marks=() if i in KNOB_DEFAULT_ROWS else pytest.mark.slow) for i, row in enumerate(KNOB_ROWS)],
+    ids=[f"row{i}" for i in range(len(KNOB_ROWS))],
+)
 def test_every_knob_initialises_and_runs(row):
     progressive, progressive_input, resblock, fir, embedding, extra = row
     extra = dict(extra)
@@ -140,8 +169,137 @@ def test_every_knob_initialises_and_runs(row):
     apply = jax.jit(lambda p, x, c, rng: model.apply({"params": p}, x, c, train=True, rngs={"dropout": rng}))
     out = apply(params, x, cond, jax.random.PRNGKey(2))
     assert out.shape == x.shape and np.all(np.isfinite(out)) and float(jnp.abs(out).max()) > 0
-    out_eval = model.apply({"params": params}, x, cond)
-    assert np.all(np.isfinite(out_eval))
+
+
+def reference_state_dict_shapes(model: dict, channels: int) -> dict[str, tuple[int, ...]]:
+    """The keys and shapes of score_sde_pytorch's NCSNpp state dict, written from its construction
+    rules (models/ncsnpp.py and layerspp.py), independently of this project's model and importer.
+
+    The parameter-free pyramid resamplers are attributes of the model, outside `all_modules`.
+    """
+    nf, ch_mult, fir = model["nf"], model["ch_mult"], model["fir"]
+    temb_dim, entries = nf * 4, []
+
+    def add(*tensors):  # one module of all_modules: (name, shape) pairs
+        entries.append(dict(tensors))
+
+    conv = lambda name, cin, cout, k=3: [(f"{name}.weight", (cout, cin, k, k)), (f"{name}.bias", (cout,))]
+    norm = lambda name, c: [(f"{name}.weight", (c,)), (f"{name}.bias", (c,))]
+    nin = lambda name, cin, cout: [(f"{name}.W", (cin, cout)), (f"{name}.b", (cout,))]
+
+    def resblock(cin, cout=None, up=False, down=False):
+        cout = cout or cin
+        tensors = norm("GroupNorm_0", cin) + conv("Conv_0", cin, cout) + [("Dense_0.weight", (cout, temb_dim))]
+        tensors += [("Dense_0.bias", (cout,))] + norm("GroupNorm_1", cout) + conv("Conv_1", cout, cout)
+        if model["resblock_type"] == "ddpm":
+            tensors += nin("NIN_0", cin, cout) if cin != cout else []
+        elif cin != cout or up or down:
+            tensors += conv("Conv_2", cin, cout, k=1)
+        add(*tensors)
+
+    def resample(cin, cout=None, with_conv=True):  # layerspp.Upsample / Downsample
+        add(*(conv("Conv2d_0" if fir else "Conv_0", cin, cout or cin) if with_conv else []))
+
+    attention = lambda c: add(*norm("GroupNorm_0", c), *[t for i in range(4) for t in nin(f"NIN_{i}", c, c)])
+    if model["embedding_type"] == "fourier":
+        add(("W", (nf,)))
+    embed_dim = 2 * nf if model["embedding_type"] == "fourier" else nf
+    if model["conditional"]:
+        add(("weight", (temb_dim, embed_dim)), ("bias", (temb_dim,)))
+        add(("weight", (temb_dim, temb_dim)), ("bias", (temb_dim,)))
+    add(*conv("", channels, nf))
+    resolutions = [model["image_size"] // 2**i for i in range(len(ch_mult))]
+    hs_c, in_ch, pyramid_ch = [nf], nf, channels
+    for level, mult in enumerate(ch_mult):
+        for _ in range(model["num_res_blocks"]):
+            resblock(in_ch, nf * mult)
+            in_ch = nf * mult
+            if resolutions[level] in model["attn_resolutions"]:
+                attention(in_ch)
+            hs_c.append(in_ch)
+        if level != len(ch_mult) - 1:
+            if model["resblock_type"] == "ddpm":
+                resample(in_ch, with_conv=model["resamp_with_conv"])
+            else:
+                resblock(in_ch, down=True)
+            if model["progressive_input"] == "input_skip":
+                add(*conv("Conv_0", channels, in_ch, k=1))  # Combine
+                in_ch *= 2 if model["progressive_combine"] == "cat" else 1
+            elif model["progressive_input"] == "residual":
+                resample(pyramid_ch, in_ch)
+                pyramid_ch = in_ch
+            hs_c.append(in_ch)
+    resblock(in_ch), attention(in_ch), resblock(in_ch)
+    for level in reversed(range(len(ch_mult))):
+        for _ in range(model["num_res_blocks"] + 1):
+            resblock(in_ch + hs_c.pop(), nf * ch_mult[level])
+            in_ch = nf * ch_mult[level]
+        if resolutions[level] in model["attn_resolutions"]:
+            attention(in_ch)
+        if model["progressive"] == "output_skip":
+            add(*norm("", in_ch)), add(*conv("", in_ch, channels))
+        elif model["progressive"] == "residual" and level == len(ch_mult) - 1:
+            add(*norm("", in_ch)), add(*conv("", in_ch, in_ch))
+            pyramid_ch = in_ch
+        elif model["progressive"] == "residual":
+            resample(pyramid_ch, in_ch)
+            pyramid_ch = in_ch
+        if level != 0:
+            if model["resblock_type"] == "ddpm":
+                resample(in_ch, with_conv=model["resamp_with_conv"])
+            else:
+                resblock(in_ch, up=True)
+    if model["progressive"] != "output_skip":
+        add(*norm("", in_ch)), add(*conv("", in_ch, channels))
+    shapes = {"sigmas": (model["num_scales"],)}
+    for index, tensors in enumerate(entries):
+        shapes.update({f"all_modules.{index}.{name}".replace("..", "."): shape for name, shape in tensors.items()})
+    return shapes
+
+
+# Every structure the reference can build: progressive x progressive_input (with both combine
+# methods for input_skip) x resblock_type x fir x embedding_type; conditioning and resampling
+# convolutions alternate.
+STRUCTURES = list(
+    itertools.product(
+        ("none", "output_skip", "residual"),
+        (("none", "sum"), ("input_skip", "sum"), ("input_skip", "cat"), ("residual", "sum")),
+        ("biggan", "ddpm"),
+        (False, True),
+        ("fourier", "positional"),
+    )
+)
+
+
+@pytest.mark.parametrize("index", range(0, len(STRUCTURES), 12), ids=lambda i: f"structures{i}-{i + 11}")
+def test_the_importer_accepts_exactly_the_reference_state_dict_keys(index):
+    rng = np.random.default_rng(index)
+    for offset, (progressive, (progressive_input, combine), resblock, fir, embedding) in enumerate(
+        STRUCTURES[index : index + 12]
+    ):
+        model = dict(
+            progressive=progressive,
+            progressive_input=progressive_input,
+            progressive_combine=combine,
+            resblock_type=resblock,
+            fir=fir,
+            embedding_type=embedding,
+            conditional=offset % 2 == 0,
+            resamp_with_conv=offset % 3 != 1,
+            attn_resolutions=(8,) if offset % 2 else (4,),
+        )
+        config = _config(model, num_channels=2)
+        keys = reference_state_dict_shapes({**config.model, "image_size": 8}, channels=2)
+        state_dict = {key: rng.standard_normal(shape).astype(np.float32) for key, shape in keys.items()}
+        params = from_pytorch_state_dict(state_dict, config)  # raises on a missing, unexpected or misshapen key
+        expected = sum(int(np.prod(s)) for k, s in keys.items() if k != "sigmas")
+        if not model["conditional"]:  # the reference's blocks hold a Dense_0 even then; it is never used
+            expected -= sum(int(np.prod(s)) for k, s in keys.items() if ".Dense_0." in k)
+        assert sum(p.size for p in jax.tree.leaves(params)) == expected
+        if offset == 0:  # and rejects a state dict without its last module
+            dropped = max(keys, key=lambda k: (int(k.split(".")[1]), k) if k != "sigmas" else (-1, k))
+            with pytest.raises(ValueError, match=f"missing {dropped}"):
+                from_pytorch_state_dict({k: v for k, v in state_dict.items() if k != dropped}, config)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +330,7 @@ def test_fourier_embedding_needs_continuous_training_and_channels_must_group():
         get_model(_config(dict(embedding_type="fourier"), continuous=False))
     model = get_model(_config(dict(nf=6)))
     with pytest.raises(ValueError, match="cannot be group-normalised"):
-        model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)), jnp.ones((1,)))
+        jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)), jnp.ones((1,)))
 
 
 def test_class_conditioning_and_mixed_precision():
@@ -184,7 +342,7 @@ def test_class_conditioning_and_mixed_precision():
     out = model.apply({"params": params}, x, cond, class_labels=jnp.array([0, 3]))
     assert not np.allclose(out[0], out[1])  # same input, different label (3 = null)
     with pytest.raises(ValueError, match="pass class_labels"):
-        model.apply({"params": params}, x, cond)
+        jax.eval_shape(model.apply, {"params": params}, x, cond)
     config.model.num_classes = 0
     config.model.dtype = "bfloat16"
     bf16 = get_model(config)

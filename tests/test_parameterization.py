@@ -306,7 +306,8 @@ class _Lowerings:
         monitoring.unregister_event_duration_listener(self.listener)
 
 
-@pytest.mark.parametrize("solve", ["dpm_solver", "ode", "likelihood"])
+# the adaptive ODE solve repeats what the likelihood's shows (-m slow)
+@pytest.mark.parametrize("solve", ["dpm_solver", pytest.param("ode", marks=pytest.mark.slow), "likelihood"])
 def test_new_parameters_of_the_same_shapes_compile_nothing(solve):
     process = VPSDE()
     model = MLPScoreNet(hidden_dims=(16, 16), embedding_dim=8)

@@ -200,14 +200,19 @@ def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path):
     initial = build(config).init_state()
     # the class-conditional network trained its label embedding (labels reach the loss)
     assert not np.allclose(state.params["label_embedding"]["embedding"], initial.params["label_embedding"]["embedding"])
-    config.sampling.class_label = 3
-    assert sample(config, tmp_path, progress=False)["num_samples"] == 4
     config.sampling.task, config.sampling.num_steps = "inpaint", 21  # digits of the eval split, right half known
     assert sample(config, tmp_path, progress=False) == {"step": 4, "task": "inpaint", "count": 4, "nfe": 21}
     assert json.loads((tmp_path / "samples" / "step_4" / "inpaint.json").read_text())["task"] == "inpaint"
     assert Image.open(tmp_path / "samples" / "step_4" / "inpaint.png").size[0] > 12 * 8
+    # a checkpoint samples (class 3) without its dataset: a CIFAR-10-named config, no prepared CIFAR-10
+    config.sampling.task, config.sampling.class_label, config.data.dataset = "generate", 3, "CIFAR10"
+    config.data.data_dir, config.data.download = str(tmp_path / "no_tfds_here"), False
+    assert sample(config, tmp_path, progress=False)["num_samples"] == 4
+    with pytest.raises(FileNotFoundError, match="tfds dataset 'cifar10' is not prepared"):
+        train(config, tmp_path / "other", progress=False)  # training does need it
 
 
+@pytest.mark.slow  # the image run samples with this guided score by default; this checks its value
 def test_sampling_score_of_a_class_conditional_network_is_the_guided_score():
     config = tiny_image_config()
     config.sampling.class_label, config.sampling.guidance_scale = 3, 1.5
@@ -226,6 +231,41 @@ def test_sampling_score_of_a_class_conditional_network_is_the_guided_score():
     config.sampling.guidance_scale, config.sampling.class_label = 0.0, -1
     cycling = np.asarray(jax.jit(lambda: build(config).sampling_score_fn(params, 4)(x, t))())
     np.testing.assert_allclose(cycling[2], score(2)[2], rtol=1e-5)  # class_label -1: classes in turn
+
+
+def test_the_probability_flow_of_a_discrete_trained_network_takes_continuous_labels():
+    """As the reference's ODE sampler and likelihood (continuous=True there): a VP network trained
+    with the DDPM loss (training.continuous=False) is scored with labels t 999 and the continuous
+    std under the probability-flow ODE, unless sampling.ode_score="discrete"."""
+    config = tiny_toy_config()
+    config.training.continuous, config.sampling.method, config.sampling.num_steps = False, "ode", 25
+    setup = build(config, with_data=False)
+    leaves, tree = jax.tree.flatten(setup.abstract_state().params)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))  # random weights: the labels matter
+    params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+    x, t = jax.random.normal(jax.random.PRNGKey(0), (4, 2)), jnp.array([0.1234, 0.5004, 0.7777, 0.99])
+    score = lambda fn: np.asarray(jax.jit(lambda p: fn(p)(x, t))(params))
+    config.training.continuous = True
+    continuous = score(build(config, with_data=False).score_fn)
+    discrete = score(setup.score_fn)
+    assert np.abs(continuous - discrete).max() > 1e-3  # labels int(t 999) and the DDPM chain's std
+    np.testing.assert_allclose(score(lambda p: setup.score_fn(p, flow=True)), continuous, rtol=1e-5)
+    np.testing.assert_allclose(score(lambda p: setup.sampling_score_fn(p, 4)), continuous, rtol=1e-5)
+    config.training.continuous, config.sampling.ode_score = False, "discrete"
+    np.testing.assert_allclose(score(lambda p: build(config).score_fn(p, flow=True)), discrete, rtol=1e-5)
+
+
+def test_pc_sampling_on_the_probability_flow_through_the_config():
+    config = tiny_toy_config()
+    config.sampling.method, config.sampling.probability_flow, config.sampling.corrector = "pc", True, "none"
+    config.sampling.num_steps = 25
+    setup = build(config, with_data=False)
+    params = setup.init_state().params
+    first, nfe = setup.sampler(jax.random.PRNGKey(0), setup.score_fn(params), (8, 2))
+    assert int(nfe) == 25 and np.all(np.isfinite(first))
+    config.sampling.predictor = "ancestral_sampling"
+    with pytest.raises(ValueError, match="ancestral sampling has no probability-flow form"):
+        build(config, with_data=False)
 
 
 def test_label_dropout_replaces_labels_by_the_null_label_at_its_rate():

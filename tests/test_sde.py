@@ -159,7 +159,7 @@ def test_get_sde_reads_the_config_and_names_unknown_sdes():
 
 
 @pytest.mark.parametrize("process", NEW_PROCESSES, ids=NEW_IDS)
-@pytest.mark.parametrize("fraction", [0.3, 0.9])
+@pytest.mark.parametrize("fraction", [pytest.param(0.3, marks=pytest.mark.slow), 0.9])  # 0.3: -m slow
 def test_new_marginals_match_monte_carlo_of_their_sde(process, fraction, full_optimizations):
     """Simulating dx = f(t) x dt + g(t) dw with the process's f and g^2 reproduces N(a x0, s^2)."""
     n, t_end = 20000, fraction * process.T

@@ -59,18 +59,49 @@ def test_train_step_applies_adam_and_the_ema():
         np.testing.assert_allclose(ema, 0.9 * p0 + 0.1 * np.asarray(want), rtol=1e-5, atol=1e-7)
 
 
+def _adam_steps(gradients, lr_schedule, b1, eps, clip=None):
+    """Adam (b2 = 0.999) in numpy with global-norm clipping of each gradient: the updates."""
+    mu = nu = 0.0
+    updates = []
+    for t, g in enumerate(gradients):
+        if clip is not None:
+            g = g * min(1.0, clip / np.linalg.norm(g))
+        mu, nu = b1 * mu + (1 - b1) * g, 0.999 * nu + 0.001 * g**2
+        mu_hat, nu_hat = mu / (1 - b1 ** (t + 1)), nu / (1 - 0.999 ** (t + 1))
+        updates.append(-lr_schedule(t) * mu_hat / (np.sqrt(nu_hat) + eps))
+    return updates
+
+
 def test_optimizer_warms_up_linearly_and_clips():
     config = toy2d.get_config().optim
     config.warmup, config.lr, config.grad_clip = 10, 1e-2, 1.0
     optimizer = make_optimizer(config)
     params = {"w": jnp.zeros(3)}
     opt_state = optimizer.init(params)
-    # Adam's first update is lr_t * sign(g); at step 0 the warm-up learning rate is 0
-    updates, opt_state = optimizer.update({"w": jnp.array([100.0, -3.0, 0.5])}, opt_state, params)
-    np.testing.assert_allclose(updates["w"], 0.0, atol=1e-9)
-    updates, _ = optimizer.update({"w": jnp.array([100.0, -3.0, 0.5])}, opt_state, params)
-    assert np.all(np.abs(np.asarray(updates["w"])) <= 1e-2 * 1 / 10 + 1e-6)
-    config.optimizer = "sgd"
+    # a large gradient (norm 100, clipped to norm 1), then a small one (norm 0.03, left alone):
+    # Adam is invariant to a common rescaling, not to clipping only the first, so the second
+    # update shows whether the first gradient was clipped
+    gradients = [np.array([100.0, -3.0, 0.5]), np.array([0.01, -0.02, 0.02])]
+    got = []
+    for g in gradients:
+        updates, opt_state = optimizer.update({"w": jnp.asarray(g)}, opt_state, params)
+        got.append(np.asarray(updates["w"]))
+    schedule = lambda t: config.lr * min(t, config.warmup) / config.warmup  # 0 at step 0
+    clipped = _adam_steps(gradients, schedule, config.beta1, config.eps, clip=1.0)
+    unclipped = _adam_steps(gradients, schedule, config.beta1, config.eps)
+    np.testing.assert_allclose(got[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(got[1], clipped[1], rtol=1e-5)
+    assert np.abs(clipped[1] - unclipped[1]).max() > 100 * np.abs(clipped[1]).max() * 1e-5  # the check has power
+    config.grad_clip = -1.0  # no clipping
+    optimizer = make_optimizer(config)
+    opt_state = optimizer.init(params)
+    for g in gradients:
+        updates, opt_state = optimizer.update({"w": jnp.asarray(g)}, opt_state, params)
+    np.testing.assert_allclose(np.asarray(updates["w"]), unclipped[1], rtol=1e-5)
+    config.grad_clip = 0.0
+    with pytest.raises(ValueError, match="config.optim.grad_clip=0"):
+        make_optimizer(config)
+    config.grad_clip, config.optimizer = 1.0, "sgd"
     with pytest.raises(ValueError, match="config.optim.optimizer='sgd'"):
         make_optimizer(config)
 

@@ -18,14 +18,14 @@ from score_sde.datasets.toy import TOY_DATASETS, checkerboard, eight_gaussians, 
 
 Array = jax.Array
 
-# name -> (tfds name, train split, eval split, center crop before resizing: None (none), 0 (square))
+# name -> (tfds name, train split, eval split, preprocessing: image (H, W, C) uint8, size -> image)
 TFDS_DATASETS = {
-    "cifar10": ("cifar10", "train", "test", None),
-    "svhn": ("svhn_cropped", "train", "test", None),
-    "celeba": ("celeb_a", "train", "validation", 140),
-    "lsun": ("lsun/{category}", "train", "validation", 0),
-    "mnist": ("mnist", "train", "test", None),
-    "fashion_mnist": ("fashion_mnist", "train", "test", None),
+    "cifar10": ("cifar10", "train", "test", image_ops.resize),
+    "svhn": ("svhn_cropped", "train", "test", image_ops.resize),
+    "celeba": ("celeb_a", "train", "validation", image_ops.reference_celeba),
+    "lsun": ("lsun/{category}", "train", "validation", image_ops.reference_lsun),
+    "mnist": ("mnist", "train", "test", image_ops.resize),
+    "fashion_mnist": ("fashion_mnist", "train", "test", image_ops.resize),
 }
 BUILT_IN = ("digits", "folder")
 DATASET_NAMES = tuple(sorted(TOY_DATASETS.names() + BUILT_IN + tuple(TFDS_DATASETS))) + ("tfds:<name>",)
@@ -79,16 +79,12 @@ def get_image_source(config, split: str) -> ImageSource:
     if name == "folder":
         return load_folder(data.path, "train" if split == "train" else "test", size, channels)
     if name.startswith("tfds:"):
-        tfds_name, train_split, eval_split, crop = name[5:], "train", "test", 0
+        tfds_name, train_split, eval_split, resize = name[5:], "train", "test", image_ops.square_resize
     else:
-        tfds_name, train_split, eval_split, crop = TFDS_DATASETS[name]
+        tfds_name, train_split, eval_split, resize = TFDS_DATASETS[name]
         tfds_name = tfds_name.format(category=data.category)
     split_name = data[f"{split}_split"] or (train_split if split == "train" else eval_split)
-    preprocess = (
-        functools.partial(image_ops.resize, size=size)
-        if crop is None
-        else functools.partial(image_ops.square_resize, size=size, crop=crop or None)
-    )
+    preprocess = functools.partial(resize, size=size)
     return load_tfds(tfds_name, split_name, data.data_dir or None, bool(data.download), preprocess, channels)
 
 

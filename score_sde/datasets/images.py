@@ -1,7 +1,8 @@
-"""Image preprocessing: host-side resizing and cropping (uint8), device-side scaling and augmentation.
+"""Image preprocessing: host-side resizing and cropping, device-side scaling and augmentation.
 
-Images travel from host to device as uint8 (B, H, W, C); `to_model_input` turns them into
-the model's range on device, inside the jitted step, with the step's own random key.
+Images travel from host to device as uint8 (B, H, W, C), or as float32 in [0, 1] for the
+datasets the reference resizes in float (CelebA, LSUN at 128 px); `to_model_input` turns them
+into the model's range on device, inside the jitted step, with the step's own random key.
 """
 
 import jax
@@ -36,30 +37,75 @@ def square_resize(image: np.ndarray, size: int, crop: int | None = None) -> np.n
     return resize(center_crop(image, crop or min(image.shape[:2])), size)
 
 
+def _resize_float(image: np.ndarray, height: int, width: int, method) -> np.ndarray:
+    """(H, W, C) float32 image resized per channel in float (Pillow's "F" mode, antialiased when
+    shrinking, as tf.image.resize(antialias=True)), without rounding."""
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F").resize((width, height), method))
+        for c in range(image.shape[-1])
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def resize_small(image: np.ndarray, size: int) -> np.ndarray:
+    """The reference's `resize_small`: the shorter side to `size` (the other rounded in
+    proportion), bilinear, antialiased, in float. image: (H, W, C) float32."""
+    height, width = image.shape[:2]
+    ratio = size / min(height, width)
+    return _resize_float(image, round(height * ratio), round(width * ratio), Image.Resampling.BILINEAR)
+
+
+def reference_celeba(image: np.ndarray, size: int) -> np.ndarray:
+    """The reference's CelebA preprocessing: uint8 (H, W, C) -> float32 in [0, 1], the central
+    140 x 140 window, then `resize_small` to size x size; not rounded to 8 bits."""
+    return resize_small(center_crop(image.astype(np.float32) / 255.0, 140), size)
+
+
+def reference_lsun(image: np.ndarray, size: int) -> np.ndarray:
+    """The reference's LSUN preprocessing. At 128 px: float32 in [0, 1], `resize_small`, then the
+    central size x size window (float output). Other sizes: the central square, antialiased
+    bicubic resize to size x size, truncated to uint8 (clipped first: bicubic overshoots)."""
+    if size == 128:
+        return center_crop(resize_small(image.astype(np.float32) / 255.0, size), size)
+    square = center_crop(image, min(image.shape[:2])).astype(np.float32)
+    resized = _resize_float(square, size, size, Image.Resampling.BICUBIC)
+    return np.clip(resized, 0, 255).astype(np.uint8)
+
+
 def to_model_input(
     rng: Array, images: Array, *, centered: bool, uniform_dequantization: bool, random_flip: bool
 ) -> Array:
-    """uint8 images (B, H, W, C) -> float32 model input, on device.
+    """Images (B, H, W, C) -> float32 model input, on device.
 
-    Pixels k become k / 255, or (k + u) / 256 with u ~ U[0, 1) under uniform dequantization;
-    `random_flip` mirrors each image left-right with probability 1/2; `centered` maps [0, 1]
-    to [-1, 1]. These are the reference's preprocessing steps, in its order.
+    uint8 pixels k become k / 255, or (k + u) / 256 with u ~ U[0, 1) under uniform
+    dequantization; float images (values in [0, 1], as the reference's float-resized CelebA
+    and LSUN) stay as they are, or become (255 x + u) / 256. `random_flip` mirrors each image
+    left-right with probability 1/2; `centered` maps [0, 1] to [-1, 1]. These are the
+    reference's preprocessing steps, in its order.
     """
     flip_rng, dq_rng = jax.random.split(rng)
     x = images.astype(jnp.float32)
+    unit = x / 255.0 if images.dtype == jnp.uint8 else x
     if uniform_dequantization:
-        x = (x + jax.random.uniform(dq_rng, x.shape)) / 256.0
+        x = (unit * 255.0 + jax.random.uniform(dq_rng, x.shape)) / 256.0
     else:
-        x = x / 255.0
+        x = unit
     if random_flip:
         flip = jax.random.bernoulli(flip_rng, 0.5, (x.shape[0], 1, 1, 1))
         x = jnp.where(flip, jnp.flip(x, axis=2), x)
     return 2.0 * x - 1.0 if centered else x
 
 
-def to_uint8(x: Array, *, centered: bool) -> np.ndarray:
-    """Model-range images (B, H, W, C) back to uint8 pixels (rounded and clipped)."""
+UINT8_RULES = ("truncate", "round")
+
+
+def to_uint8(x: Array, *, centered: bool, rule: str) -> np.ndarray:
+    """Model-range images (B, H, W, C) to uint8 pixels, clipped to [0, 255]: `rule` "truncate"
+    takes floor(255 x) (the reference's `(x * 255).astype(uint8)`), "round" the nearest level."""
+    if rule not in UINT8_RULES:
+        raise ValueError(f"config.sampling.to_uint8={rule!r}: choose from {UINT8_RULES}")
     x = np.asarray(x, np.float32)
     if centered:
         x = (x + 1.0) / 2.0
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+    scaled = x * 255.0 if rule == "truncate" else np.round(x * 255.0)
+    return np.clip(scaled, 0, 255).astype(np.uint8)

@@ -136,7 +136,9 @@ class NCSNpp(nn.Module):
                 else:
                     h = block(down=True)(hs[-1], temb, train)
                 if self.progressive_input == "input_skip":
-                    input_pyramid = Downsample(with_conv=False, name=name(), **fir)(input_pyramid)
+                    input_pyramid = Downsample(with_conv=False, name=f"pyramid_downsample_{level}", **fir)(
+                        input_pyramid
+                    )
                     h = Combine(self.progressive_combine, dtype, name=name())(input_pyramid, h)
                 elif self.progressive_input == "residual":
                     input_pyramid = Downsample(out_ch=h.shape[-1], with_conv=True, name=name(), **fir)(input_pyramid)
@@ -161,7 +163,7 @@ class NCSNpp(nn.Module):
                     scale = self.init_scale if self.progressive == "output_skip" else 1.0
                     pyramid = conv3x3(out_ch, dtype, init_scale=scale, name=name())(pyramid)
                 elif self.progressive == "output_skip":
-                    pyramid = Upsample(with_conv=False, name=name(), **fir)(pyramid)
+                    pyramid = Upsample(with_conv=False, name=f"pyramid_upsample_{level}", **fir)(pyramid)
                     pyramid_h = nn.swish(group_norm(h.shape[-1], dtype, name=name())(h))
                     pyramid = pyramid + conv3x3(channels, dtype, init_scale=self.init_scale, name=name())(pyramid_h)
                 else:

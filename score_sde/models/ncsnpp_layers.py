@@ -225,5 +225,5 @@ class Combine(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, h: Array) -> Array:
-        x = conv1x1(h.shape[-1], self.dtype, name="Conv")(x)
+        x = conv1x1(h.shape[-1], self.dtype, name="Conv_0")(x)
         return jnp.concatenate([x, h], axis=-1) if self.method == "cat" else x + h

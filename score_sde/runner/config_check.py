@@ -129,6 +129,9 @@ RULES = {
     "sampling.S_min": NON_NEGATIVE,
     "sampling.S_max": NON_NEGATIVE,
     "sampling.S_noise": NON_NEGATIVE,
+    "sampling.ode_denoise_step": _choice("reverse_diffusion", "tweedie"),
+    "sampling.ode_score": _choice("continuous", "discrete"),
+    "sampling.to_uint8": _choice("truncate", "round"),
     "sampling.class_label": _number(-1),
     "sampling.task": _choice(*TASKS),
     "sampling.mask": _mask,
@@ -139,7 +142,7 @@ RULES = {
     "eval.batch_size": AT_LEAST_ONE,
     "eval.num_samples": AT_LEAST_ONE,
     "eval.bpd_dataset": _choice("train", "test"),
-    "eval.bpd_num_repeats": AT_LEAST_ONE,
+    "eval.bpd_num_repeats": NON_NEGATIVE,
     "eval.num_bpd_examples": NON_NEGATIVE,
     "eval.num_loss_examples": NON_NEGATIVE,
     "eval.likelihood_trace": _choice(*TRACES),
@@ -148,12 +151,19 @@ RULES = {
     "eval.fid_split": _choice("train", "test"),
     "eval.num_fid_examples": NON_NEGATIVE,
     "eval.num_kid_features": NON_NEGATIVE,
+    "eval.inception_score_splits": AT_LEAST_ONE,
     "optim.optimizer": _optimizer,
     "optim.lr": NON_NEGATIVE,
     "optim.beta1": _number(0.0, 1.0, hi_open=True),
     "optim.eps": POSITIVE,
     "optim.weight_decay": NON_NEGATIVE,
     "optim.warmup": NON_NEGATIVE,
+    "optim.grad_clip": lambda v: (
+        "must be a positive norm, or negative for no clipping (0 would clip every gradient to zero, as the "
+        "reference does)"
+        if v == 0
+        else None
+    ),
 }
 # fields that must be ordered: (smaller, larger)
 ORDERED = [

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 TASKS = ("generate", "inpaint", "colorize", "interpolate")
 MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checkerboard")
+# steering outputs are rounded to 8 bits, whatever config.sampling.to_uint8 says: the known pixels
+# k / 255 then come back as exactly k (truncation would turn some into k - 1)
+STEERING_UINT8_RULE = "round"
 
 
 def check_task(config, image: bool, num_channels: int) -> str:
@@ -71,7 +74,8 @@ def make_mask(spec: str, image_size: int) -> np.ndarray:
 
 
 def load_inputs(config, count: int) -> np.ndarray:
-    """The first `count` uint8 images (count, H, W, C) of config.sampling.inputs."""
+    """The first `count` images (count, H, W, C) of config.sampling.inputs, as uint8 (float
+    images of CelebA / LSUN rounded to the nearest level)."""
     data = config.data
     folder = str(config.sampling.inputs)
     source = (
@@ -82,22 +86,24 @@ def load_inputs(config, count: int) -> np.ndarray:
     if len(source) < count:
         where = f"config.sampling.inputs={folder!r}" if folder else f"the eval split of {data.dataset!r}"
         raise ValueError(f"{where} holds {len(source)} images; the task needs {count} (config.eval.num_samples)")
-    return source.get(np.arange(count))[0]
+    images = source.get(np.arange(count))[0]
+    return images if images.dtype == np.uint8 else to_uint8(images, centered=False, rule=STEERING_UINT8_RULE)
 
 
 def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
-    sampling, centered = setup.config.sampling, setup.centered
+    sampling = setup.config.sampling
     path, nfe = interpolate(
         setup.sde,
-        setup.score_fn(params),
+        setup.score_fn(params, flow=True),
         x[0::2],
         x[1::2],
         int(sampling.interpolation_points),
         **ode_settings(sampling),
     )
     path = to_host(path)
-    strips = np.concatenate([pixels[0::2, None], to_uint8(path, centered=centered), pixels[1::2, None]], axis=1)
+    path_pixels = to_uint8(path, centered=setup.centered, rule=STEERING_UINT8_RULE)
+    strips = np.concatenate([pixels[0::2, None], path_pixels, pixels[1::2, None]], axis=1)
     error = float(np.max(np.abs(path[:, [0, -1]] - np.stack([x[0::2], x[1::2]], 1))))
     return (
         strips,
@@ -120,7 +126,7 @@ def _fill_in(setup: "Setup", params, rng, task: str, pixels: np.ndarray, x):
         shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
         outputs = {"inputs": pixels}
     outputs["samples"] = to_host(result)  # model range
-    outputs["results"] = to_uint8(outputs["samples"], centered=setup.centered)
+    outputs["results"] = to_uint8(outputs["samples"], centered=setup.centered, rule=STEERING_UINT8_RULE)
     return np.stack([pixels, shown, outputs["results"]], axis=1), outputs, {"nfe": int(nfe)}
 
 

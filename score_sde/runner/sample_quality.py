@@ -29,6 +29,9 @@ from score_sde.evaluation.metrics import (
 
 logger = logging.getLogger(__name__)
 
+# from this image size up, the reference's FID uses TF-Hub's Inception feature vector instead
+REFERENCE_FID_MAX_SIZE = 256
+
 
 def reference_statistics_path(config, workdir) -> Path:
     data = config.data
@@ -93,7 +96,15 @@ class ImageQuality:
                 total,
                 int(evaluation.batch_size),
                 int(evaluation.num_kid_features),
+                num_splits=int(evaluation.inception_score_splits),
             )
+            if int(config.data.image_size) >= REFERENCE_FID_MAX_SIZE:
+                logger.warning(
+                    "FID at %d px: the reference switches to TF-Hub's Inception feature vector at %d px and above, "
+                    "which is not available here; these FIDs are not comparable with the reference's",
+                    int(config.data.image_size),
+                    REFERENCE_FID_MAX_SIZE,
+                )
 
     def add(self, pixels: np.ndarray) -> None:
         for accumulator in (self.digits, self.inception):
@@ -111,6 +122,9 @@ class ImageQuality:
                     "fid": frechet_distance(mu, sigma, reference["mu"], reference["sigma"]),
                     "inception_score": inception_score,
                     "inception_score_std": inception_score_std,
+                    "inception_score_splits": int(self.inception.score["count"].shape[0]),
+                    # the reference computes FID with this network only below 256 px
+                    "fid_reference_comparable": int(self.config.data.image_size) < REFERENCE_FID_MAX_SIZE,
                 }
             )
             kept = self.inception.kept_features()

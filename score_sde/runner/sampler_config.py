@@ -35,12 +35,14 @@ def check_sampling_names(sampling) -> None:
 def pc_settings(sampling) -> dict:
     """The predictor-corrector keyword arguments of `config.sampling` (for sample_pc,
     sample_inpaint and sample_colorize)."""
-    if sampling.probability_flow:
+    if sampling.probability_flow and sampling.predictor == "ancestral_sampling":
         raise ValueError(
-            "config.sampling.probability_flow=True: use config.sampling.method='ode' to sample the probability-flow ODE"
+            "config.sampling.probability_flow=True with predictor='ancestral_sampling': ancestral sampling has no "
+            "probability-flow form (as in the reference); choose reverse_diffusion, euler_maruyama or none"
         )
     return dict(
         predictor=sampling.predictor,
+        probability_flow=bool(sampling.probability_flow),
         corrector=sampling.corrector,
         snr=float(sampling.snr),
         n_steps_each=int(sampling.n_steps_each),
@@ -67,7 +69,8 @@ def get_sampler(config, sde: SDE):
 
     config.sampling.method:
       "pc": predictor, corrector, snr, n_steps_each, num_steps (0: the process's N);
-      "ode": ode_solver, rtol, atol, ode_num_steps (0: adaptive);
+      "pc" with probability_flow: the predictors on the probability-flow ODE (the reference's option);
+      "ode": ode_solver, rtol, atol, ode_num_steps (0: adaptive), ode_denoise_step;
       "sde": sde_solver, num_steps (0: the process's N);
       "ddim": num_steps, eta, schedule; "heun" (EDM): num_steps, schedule, rho, S_churn, S_min,
       S_max, S_noise; "dpm_solver" (DPM-Solver++): num_steps, order, schedule.
@@ -84,8 +87,8 @@ def get_sampler(config, sde: SDE):
         settings = pc_settings(sampling)
         return lambda rng, score_fn, shape: sample_pc(rng, sde, score_fn, shape, **settings)
     if method == "ode":
-        settings = {**ode_settings(sampling), **schedule}
-        return lambda rng, score_fn, shape: sample_ode(rng, sde, score_fn, shape, denoise=denoise, **settings)
+        settings = {**ode_settings(sampling), **schedule, "denoise": denoise, "denoise_step": sampling.ode_denoise_step}
+        return lambda rng, score_fn, shape: sample_ode(rng, sde, score_fn, shape, **settings)
     if method == "sde":
         settings = dict(solver=sampling.sde_solver, num_steps=num_steps or sde.N, eps=eps, denoise=denoise, **schedule)
         return lambda rng, score_fn, shape: sample_sde(rng, sde, score_fn, shape, **settings)

@@ -9,6 +9,7 @@ import numpy as np
 
 from score_sde._types import Array
 from score_sde.datasets import Data, get_data, is_toy
+from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import check_batch_split
 from score_sde.guidance import classifier_free_guided_score
 from score_sde.losses import LossSettings, get_loss_fn
@@ -117,6 +118,10 @@ class Setup:
     def centered(self) -> bool:
         return bool(self.config.data.centered)
 
+    def to_uint8(self, x) -> np.ndarray:
+        """Model-range images (B, H, W, C) as 8-bit pixels, by config.sampling.to_uint8's rule."""
+        return to_uint8(x, centered=self.centered, rule=self.config.sampling.to_uint8)
+
     @property
     def num_classes(self) -> int:
         """Classes of a class-conditional network (label `num_classes` is "no label"); 0 if none."""
@@ -126,24 +131,36 @@ class Setup:
     def net_apply(self) -> NetApply:
         return NetApply(self.model)
 
-    def score_fn(self, params, labels: Array | None = None) -> NetworkScore:
+    def score_fn(self, params, labels: Array | None = None, flow: bool = False) -> NetworkScore:
         """The score of the network with `params` (evaluation mode), a pytree; a class-conditional
-        network scores for class `labels` (B,), or unconditionally (the null label) without them."""
+        network scores for class `labels` (B,), or unconditionally (the null label) without them.
+
+        `flow`: for the probability-flow ODE (ode sampling, encode/decode, likelihood), where a
+        discrete-trained reference network takes continuous labels by default (config.sampling.ode_score).
+        """
         if self.num_classes and labels is None:
             labels = jnp.asarray(self.num_classes, jnp.int32)
-        return NetworkScore(self.net_apply, params, self.sde, self.parameterization, labels)
+        parameterization = self.parameterization
+        if flow and self.config.sampling.ode_score == "continuous" and hasattr(parameterization, "continuous"):
+            parameterization = dataclasses.replace(parameterization, continuous=True)
+        return NetworkScore(self.net_apply, params, self.sde, parameterization, labels)
 
     def sampling_score_fn(self, params, batch_size: int):
         """The score to sample with: unconditional, or for a class-conditional network the
         classifier-free guided score (weight sampling.guidance_scale) of sampling.class_label
-        (-1: classes 0, 1, ... in turn along the batch)."""
+        (-1: classes 0, 1, ... in turn along the batch). Sampling the probability-flow ODE
+        (sampling.method="ode") takes the `flow` score."""
+        flow = self.config.sampling.method == "ode"
         if not self.num_classes:
-            return self.score_fn(params)
+            return self.score_fn(params, flow=flow)
         sampling = self.config.sampling
         label = int(sampling.class_label)
         labels = jnp.arange(batch_size) % self.num_classes if label < 0 else jnp.full((batch_size,), label)
         return classifier_free_guided_score(
-            ConditionalNetworkScore(self.score_fn(params)), labels, self.num_classes, float(sampling.guidance_scale)
+            ConditionalNetworkScore(self.score_fn(params, flow=flow)),
+            labels,
+            self.num_classes,
+            float(sampling.guidance_scale),
         )
 
     def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:

@@ -9,7 +9,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from score_sde.datasets import get_image_source, get_toy_sampler
-from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import eval_batches
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.likelihood import bits_per_dim, log_likelihood
@@ -37,9 +36,17 @@ EVAL_FIELDS = (
 )
 
 
+# the reference's dequantisation repeats for bits/dim (its run_lib): 5 on the test split, 1 on train
+REFERENCE_BPD_REPEATS = {"test": 5, "train": 1}
+
+
 def eval_settings(config) -> dict:
-    """The config.eval fields evaluation reads, as a dict the modes adjust (e.g. enable_sampling)."""
-    return {field: config.eval[field] for field in EVAL_FIELDS}
+    """The config.eval fields evaluation reads, as a dict the modes adjust (e.g. enable_sampling);
+    bpd_num_repeats 0 becomes the reference's count for bpd_dataset."""
+    settings = {field: config.eval[field] for field in EVAL_FIELDS}
+    if settings["bpd_num_repeats"] == 0:
+        settings["bpd_num_repeats"] = REFERENCE_BPD_REPEATS.get(settings["bpd_dataset"], 1)
+    return settings
 
 
 def _image_split(setup: Setup, which: str):
@@ -90,7 +97,8 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
             jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000)
         )
         nll = setup.program(
-            "nll", lambda: jax.jit(lambda p, k, x: -log_likelihood(k, sde, setup.score_fn(p), x, trace="exact")[0])
+            "nll",
+            lambda: jax.jit(lambda p, k, x: -log_likelihood(k, sde, setup.score_fn(p, flow=True), x, trace="exact")[0]),
         )
         values = np.asarray(nll(params, rng, x))
         return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
@@ -105,8 +113,8 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
             lambda p, k, images: bits_per_dim(
                 k,
                 sde,
-                setup.score_fn(p),
-                images,
+                setup.score_fn(p, flow=True),
+                pixel_levels(images),
                 data_range=data_range,
                 num_repeats=settings["bpd_num_repeats"],
                 trace=settings["likelihood_trace"],
@@ -136,11 +144,17 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
     }
 
 
+def pixel_levels(images: jax.Array) -> jax.Array:
+    """Images as pixel levels in [0, 255]: uint8 as they are, float images in [0, 1] (the
+    reference's float-resized CelebA and LSUN) times 255, not rounded, as the reference."""
+    return images if images.dtype == jnp.uint8 else images.astype(jnp.float32) * 255.0
+
+
 def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
     """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
     for images (model-range floats or uint8) those of `score_sde.runner.quality.ImageQuality`."""
     if setup.image:
-        pixels = samples if samples.dtype == np.uint8 else to_uint8(samples, centered=setup.centered)
+        pixels = samples if samples.dtype == np.uint8 else setup.to_uint8(samples)
         return image_quality(setup.config, workdir, pixels, progress)
     sampler = get_toy_sampler(setup.config)
     key = jax.random.PRNGKey(TOY_EVAL_KEY)
@@ -166,7 +180,7 @@ def draw_and_score(
     ):
         nfe = batch_nfe
         if quality is not None:
-            x = to_uint8(x, centered=setup.centered)
+            x = setup.to_uint8(x)
             quality.add(x)
         parts.append(x)
     samples = np.concatenate(parts)

@@ -73,6 +73,7 @@ def sample_inpaint(
     num_steps: int | None = None,
     eps: float | None = None,
     denoise: bool = True,
+    probability_flow: bool = False,
     basis: Array | None = None,
 ) -> tuple[Array, NFE]:
     """Fills in the unknown part of `data` by PC sampling (the reference's `get_pc_inpainter`).
@@ -100,7 +101,9 @@ def sample_inpaint(
         basis = jnp.asarray(basis, data.dtype)
         if basis.shape != (shape[-1], shape[-1]) or not np.allclose(basis @ basis.T, np.eye(shape[-1]), atol=1e-5):
             raise ValueError(f"basis must be an orthogonal ({shape[-1]}, {shape[-1]}) matrix; got shape {basis.shape}")
-    sde, predictor_step, corrector_step, nfe = resolve_pc(sde, predictor, corrector, n_steps_each, num_steps)
+    sde, predictor_step, corrector_step, nfe = resolve_pc(
+        sde, predictor, corrector, n_steps_each, num_steps, probability_flow
+    )
     x = _sample_inpaint(
         rng,
         sde,

@@ -20,8 +20,8 @@ from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
 from score_sde.sde import SDE, batch_broadcast
 
-# predictor(rng, sde, score_fn, x, t, dt) -> (x, x_mean)
-Predictor = Callable[[Array, SDE, ScoreFn, Array, Array, Array], tuple[Array, Array]]
+# predictor(rng, sde, score_fn, x, t, dt, probability_flow) -> (x, x_mean)
+Predictor = Callable[[Array, SDE, ScoreFn, Array, Array, Array, bool], tuple[Array, Array]]
 # corrector(rng, sde, score_fn, x, t, dt, snr, n_steps) -> (x, x_mean)
 Corrector = Callable[[Array, SDE, ScoreFn, Array, Array, Array, float, int], tuple[Array, Array]]
 
@@ -32,33 +32,35 @@ class Step:
 
     fn: Callable
     evals: int  # for correctors: per Langevin step
+    probability_flow: bool = False  # predictors: step the probability-flow ODE instead of the reverse SDE
 
 
 PREDICTORS: Registry[Step] = Registry("predictor")
 CORRECTORS: Registry[Step] = Registry("corrector")
 
 
-def _euler_maruyama(rng, sde, score_fn, x, t, dt):
-    """x <- x - f_rev(x, t) dt + g(t) sqrt(dt) z on the reverse SDE."""
-    drift, diffusion = sde.reverse(score_fn).sde(x, t)
+def _euler_maruyama(rng, sde, score_fn, x, t, dt, probability_flow):
+    """x <- x - f_rev(x, t) dt + g(t) sqrt(dt) z on the reverse SDE (no noise on the ODE)."""
+    drift, diffusion = sde.reverse(score_fn, probability_flow).sde(x, t)
     x_mean = x - drift * dt
     return x_mean + batch_broadcast(diffusion, x) * jnp.sqrt(dt) * per_example_normal(rng, x.shape), x_mean
 
 
-def _reverse_diffusion(rng, sde, score_fn, x, t, dt):
-    """x <- x - f_rev + G z with the process's own discretisation (DDPM / SMLD form for VP / VE)."""
-    rev_f, rev_G = sde.reverse(score_fn).discretize(x, t, dt)
+def _reverse_diffusion(rng, sde, score_fn, x, t, dt, probability_flow):
+    """x <- x - f_rev + G z with the process's own discretisation (DDPM / SMLD form for VP / VE);
+    on the probability-flow ODE, f_rev = f - G^2 score / 2 and G = 0."""
+    rev_f, rev_G = sde.reverse(score_fn, probability_flow).discretize(x, t, dt)
     x_mean = x - rev_f
     return x_mean + batch_broadcast(rev_G, x) * per_example_normal(rng, x.shape), x_mean
 
 
-def _ancestral(rng, sde, score_fn, x, t, dt):
+def _ancestral(rng, sde, score_fn, x, t, dt, probability_flow):
     """Ancestral sampling: DDPM for VP and SMLD for VE as in the reference; for other processes the
     exact Gaussian posterior p(x_{t-dt} | x_t, x_0 = E[x_0 | x_t])."""
     return sde.ancestral_step(x, t, dt, score_fn(x, t), per_example_normal(rng, x.shape))
 
 
-def _no_predictor(rng, sde, score_fn, x, t, dt):
+def _no_predictor(rng, sde, score_fn, x, t, dt, probability_flow):
     return x, x
 
 
@@ -123,7 +125,8 @@ def pc_scan(rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps,
         c_rng, p_rng = jax.random.split(step_rng)
         cp_rng, pp_rng = jax.random.split(jax.random.fold_in(step_rng, 1))
         x, x_mean = project(cp_rng, *corrector.fn(c_rng, sde, score_fn, x, t_vec, dt, snr, n_steps_each), t_vec)
-        return project(pp_rng, *predictor.fn(p_rng, sde, score_fn, x, t_vec, dt), t_vec), None
+        x, x_mean = predictor.fn(p_rng, sde, score_fn, x, t_vec, dt, predictor.probability_flow)
+        return project(pp_rng, x, x_mean, t_vec), None
 
     (x, x_mean), _ = jax.lax.scan(step, (x, x), (jnp.arange(sde.N), times, steps))
     return x, x_mean
@@ -137,10 +140,19 @@ def _sample_pc(rng, sde, score_fn, shape, predictor, corrector, snr, n_steps_eac
     return error_if_nonfinite(x_mean if denoise else x, "sample_pc")
 
 
-def resolve_pc(sde: SDE, predictor: str, corrector: str, n_steps_each: int, num_steps: int | None):
+def resolve_pc(
+    sde: SDE, predictor: str, corrector: str, n_steps_each: int, num_steps: int | None, probability_flow: bool = False
+):
     """Checked (sde re-discretised to num_steps, predictor Step, corrector Step, nfe)."""
     predictor_step = PREDICTORS.get(predictor, "predictor")
     corrector_step = CORRECTORS.get(corrector, "corrector")
+    if probability_flow:
+        if predictor == "ancestral_sampling":
+            raise ValueError(
+                "predictor='ancestral_sampling' has no probability-flow form (as in the reference): choose "
+                "reverse_diffusion, euler_maruyama or none, or probability_flow=False"
+            )
+        predictor_step = dataclasses.replace(predictor_step, probability_flow=True)
     check_positive_int(n_steps_each, "n_steps_each")
     if num_steps is not None:
         check_positive_int(num_steps, "num_steps")
@@ -163,6 +175,7 @@ def sample_pc(
     num_steps: int | None = None,
     eps: float | None = None,
     denoise: bool = True,
+    probability_flow: bool = False,
 ) -> tuple[Array, NFE]:
     """Predictor-corrector sampling from the prior at T down to eps.
 
@@ -180,12 +193,17 @@ def sample_pc(
       eps: the smallest time; None takes the process's `sde.eps`.
       denoise: return the last update's mean, without its noise (for reverse diffusion, the
         Tweedie step x + std^2 score at eps, as in the reference).
+      probability_flow: the predictor steps the probability-flow ODE (drift f - g^2 score / 2,
+        no noise), the reference's `probability_flow` option; the corrector is unchanged.
+        ancestral_sampling has no such form.
 
     Returns:
       samples (B, *event) and nfe = num_steps * (predictor evals + n_steps_each corrector evals).
     """
     shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
-    sde, predictor_step, corrector_step, nfe = resolve_pc(sde, predictor, corrector, n_steps_each, num_steps)
+    sde, predictor_step, corrector_step, nfe = resolve_pc(
+        sde, predictor, corrector, n_steps_each, num_steps, probability_flow
+    )
     x = _sample_pc(
         rng, sde, score_fn, shape, predictor_step, corrector_step, float(snr), int(n_steps_each), eps, bool(denoise)
     )

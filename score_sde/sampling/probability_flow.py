@@ -50,9 +50,17 @@ def _solve_between(sde, score_fn, x, eps, towards_prior, solver, rtol, atol, num
     return _solve_flow(sde, score_fn, x, t0, t1, solver, float(rtol), float(atol), num_steps, int(max_steps), schedule)
 
 
+DENOISING_STEPS = ("tweedie", "reverse_diffusion")
+
+
 @eqx.filter_jit
-def _denoise(sde, score_fn, x, eps):
-    return denoiser_of(sde, score_fn)(x, batch_time(eps, x))
+def _denoise(sde, score_fn, x, eps, step):
+    t = batch_time(eps, x)
+    if step == "tweedie":
+        return denoiser_of(sde, score_fn)(x, t)
+    # the reference's: one reverse-diffusion predictor step at eps on the process's grid, its mean
+    rev_f, _ = sde.reverse(score_fn).discretize(x, t, sde.pc_grid(eps)[1][-1])
+    return x - rev_f
 
 
 def sample_ode(
@@ -66,6 +74,7 @@ def sample_ode(
     atol: float = 1e-5,
     eps: float | None = None,
     denoise: bool = True,
+    denoise_step: str = "tweedie",
     num_steps: int | None = None,
     schedule: str | None = None,
     max_steps: int = 4096,
@@ -77,17 +86,23 @@ def sample_ode(
         rtol/atol) when num_steps is None, else num_steps fixed steps (also euler) on
         `schedule` (None: the process's `default_schedule`).
       eps: the smallest time; None takes the process's `sde.eps`.
-      denoise: end with the denoiser E[x_0 | x_eps] = (x + s^2 score) / a at eps (one more evaluation).
+      denoise: end with a denoising step at eps (one more evaluation): `denoise_step`
+        "tweedie", the denoiser E[x_0 | x_eps] = (x + s^2 score) / a, or "reverse_diffusion",
+        the reference's: the mean of one reverse-diffusion predictor step at eps (for VP,
+        (2 - sqrt(1 - beta_0)) x + beta_0 score with the DDPM chain's first beta; for VE,
+        x + sigma_min^2 score).
       max_steps: an adaptive solve needing more steps raises an error instead of returning.
 
     Returns:
       samples (B, *event) and nfe (evaluations on the whole batch).
     """
     shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
+    if denoise_step not in DENOISING_STEPS:
+        raise ValueError(f"denoise_step={denoise_step!r}: choose from {DENOISING_STEPS}")
     x_T = sde.prior_sampling(rng, shape)
     x, nfe = _solve_between(sde, score_fn, x_T, eps, False, solver, rtol, atol, num_steps, max_steps, schedule)
     if denoise:
-        x, nfe = _denoise(sde, score_fn, x, eps), nfe + 1
+        x, nfe = _denoise(sde, score_fn, x, eps, denoise_step), nfe + 1
     return x, jnp.asarray(nfe, jnp.int32)
 
 
