@@ -29,7 +29,7 @@ def tiny_image_config():
     config = quickstart.get_config()
     config.data.image_size = 8
     model = config.model
-    model.nf, model.ch_mult, model.num_res_blocks = 8, (1, 2), 1
+    model.nf, model.ch_mult, model.num_res_blocks = 8, (1,), 1  # one resolution: the runner, not the network
     training = config.training
     training.n_iters, training.batch_size, training.n_jitted_steps = 4, 8, 2
     training.log_freq = training.eval_freq = training.snapshot_freq_for_preemption = 2

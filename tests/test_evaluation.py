@@ -137,6 +137,7 @@ def test_inception_score_splits_follow_the_config_and_large_fids_are_not_labelle
     monkeypatch.setattr(sample_quality, "load_inception_params", lambda path: None)
     stats = {"mu": np.zeros(2048), "sigma": np.eye(2048), "kid_features": None}
     monkeypatch.setattr(sample_quality, "reference_statistics", lambda *args: stats)
+    monkeypatch.setattr(sample_quality, "frechet_distance", lambda *args: 0.0)  # 2048-d sqrtm: tested above
     config = tiny_image_config()
     config.data.dataset = "CIFAR10"  # no FD-digits: Inception figures only (no data is read)
     config.eval.inception_weights, config.eval.inception_score_splits = "inception.npz", splits

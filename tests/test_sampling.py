@@ -139,7 +139,10 @@ def test_every_predictor_and_corrector_runs_with_every_sde(sde, predictor, corre
     [
         lambda s, f: sample_pc(jax.random.PRNGKey(0), s, f, (8, 2), num_steps=27, n_steps_each=2),
         lambda s, f: sample_pc(jax.random.PRNGKey(0), s, f, (8, 2), predictor="none", num_steps=27),
-        lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="euler", num_steps=9, denoise=False),
+        pytest.param(  # the fixed-step rule, shown by heun (-m slow)
+            lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="euler", num_steps=9, denoise=False),
+            marks=pytest.mark.slow,
+        ),
         lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="heun", num_steps=9, denoise=True),
         pytest.param(  # the counting rule of euler and heun again (-m slow)
             lambda s, f: sample_ode(jax.random.PRNGKey(0), s, f, (8, 2), solver="midpoint", num_steps=9, denoise=False),
@@ -155,7 +158,10 @@ def test_every_predictor_and_corrector_runs_with_every_sde(sde, predictor, corre
         lambda s, f: sample_ode(
             jax.random.PRNGKey(0), s, f, (8, 2), solver="heun", rtol=1e-3, atol=1e-3, denoise=False
         ),
-        lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="euler_maruyama", num_steps=9),
+        pytest.param(  # one evaluation per step, as reversible heun (-m slow)
+            lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="euler_maruyama", num_steps=9),
+            marks=pytest.mark.slow,
+        ),
         lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="heun", num_steps=9),
         lambda s, f: sample_sde(jax.random.PRNGKey(0), s, f, (8, 2), solver="reversible_heun", num_steps=9),
         lambda s, f: encode(s, f, jnp.ones((8, 2))),
@@ -196,7 +202,9 @@ def test_fixed_step_nfe_is_steps_times_stage_evaluations():
     "sampler",
     [
         lambda rng, s, f, shape: sample_pc(rng, s, f, shape, num_steps=30),
-        lambda rng, s, f, shape: sample_ode(rng, s, f, shape, denoise=False),
+        pytest.param(  # its randomness is the prior draw alone, as pc's (-m slow)
+            lambda rng, s, f, shape: sample_ode(rng, s, f, shape, denoise=False), marks=pytest.mark.slow
+        ),
         lambda rng, s, f, shape: sample_sde(rng, s, f, shape, num_steps=20),
     ],
     ids=["pc", "ode", "sde"],
