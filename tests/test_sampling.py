@@ -115,8 +115,22 @@ def test_the_covering_pairs_cover_every_predictor_and_corrector():
     assert {c for _, c in COVERING_PAIRS} == set(CORRECTORS.names())
 
 
-@pytest.mark.parametrize("sde", ALL_SDES + NEW_PROCESSES, ids=SDE_IDS + NEW_IDS)
-@pytest.mark.parametrize("predictor, corrector", COVERING_PAIRS)
+# On the new processes the default run keeps the pairs of their generic code (the exact-posterior
+# ancestral step, ALD's step on a general s(t)); the other pairs run there with -m slow.
+GENERIC_PAIRS = (("ancestral_sampling", "none"), ("reverse_diffusion", "ald"))
+EVERY_PROCESS_AND_PAIR = [
+    pytest.param(
+        sde,
+        *pair,
+        id=f"{pair[0]}-{pair[1]}-{sde_id}",
+        marks=pytest.mark.slow if sde_id in NEW_IDS and pair not in GENERIC_PAIRS else (),
+    )
+    for pair in COVERING_PAIRS
+    for sde, sde_id in zip(ALL_SDES + NEW_PROCESSES, SDE_IDS + NEW_IDS)
+]
+
+
+@pytest.mark.parametrize("sde, predictor, corrector", EVERY_PROCESS_AND_PAIR)
 def test_every_predictor_and_corrector_runs_with_every_sde(sde, predictor, corrector):
     oracle = example_mixture(sde)
     x, nfe = sample_pc(
