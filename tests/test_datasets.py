@@ -95,6 +95,8 @@ def test_samples_become_8_bit_by_the_reference_truncation_or_by_rounding():
     np.testing.assert_array_equal(truncated, [0, 0, 0, 0, 254, 255, 255])
     np.testing.assert_array_equal(to_uint8(x, centered=False, rule="round").ravel(), [0, 0, 0, 1, 255, 255, 255])
     np.testing.assert_array_equal(to_uint8(2 * x - 1, centered=True, rule="round").ravel(), [0, 0, 0, 1, 255, 255, 255])
+    pixels = np.arange(7, dtype=np.uint8).reshape(1, 7, 1, 1)
+    np.testing.assert_array_equal(to_uint8(pixels, centered=True, rule="truncate"), pixels)  # already 8-bit
     with pytest.raises(ValueError, match="config.sampling.to_uint8='floor'"):
         to_uint8(x, centered=False, rule="floor")
 

@@ -12,6 +12,7 @@ from PIL import Image
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.oracle import GaussianMixture
 from score_sde.sde import VPSDE
+from tests.runner_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,18 +182,7 @@ def test_the_toy_run_learns_the_ring_with_flow_matching_and_edm(tmp_path, sde):
     and loss) or edm (EDM's preconditioning, weighting and log-normal noise levels), about 90 s
     each: the test NLL lies within 0.25 nats of the ring's entropy."""
     workdir = tmp_path / sde
-    command = [
-        sys.executable,
-        "-m",
-        "experiments.main",
-        "--config",
-        "configs/toy2d.py",
-        "--workdir",
-        str(workdir),
-        f"--config.training.sde={sde}",
-        "--progress=false",
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    result = run_cli("configs/toy2d.py", workdir, f"--config.training.sde={sde}", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     final = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()][-1]
     entropy = _ring_entropy()

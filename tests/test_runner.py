@@ -213,13 +213,18 @@ def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path):
 
 
 @pytest.mark.slow  # the image run samples with this guided score by default; this checks its value
+def random_params(setup):
+    """Parameters drawn N(0, 0.3^2) (not the zero-initialised output layers): every input matters."""
+    leaves, tree = jax.tree.flatten(setup.abstract_state().params)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))
+    return jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+
+
 def test_sampling_score_of_a_class_conditional_network_is_the_guided_score():
     config = tiny_image_config()
     config.sampling.class_label, config.sampling.guidance_scale = 3, 1.5
     setup = build(config)
-    leaves, tree = jax.tree.flatten(setup.abstract_state().params)
-    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))  # random weights: every input matters
-    params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+    params = random_params(setup)
     x, t = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 1)), jnp.full((4,), 0.5)
     scores = jax.jit(lambda labels: setup.score_fn(params, labels)(x, t))
     score = lambda label: np.asarray(scores(jnp.full((4,), label)))
@@ -240,9 +245,7 @@ def test_the_probability_flow_of_a_discrete_trained_network_takes_continuous_lab
     config = tiny_toy_config()
     config.training.continuous, config.sampling.method, config.sampling.num_steps = False, "ode", 25
     setup = build(config, with_data=False)
-    leaves, tree = jax.tree.flatten(setup.abstract_state().params)
-    keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))  # random weights: the labels matter
-    params = jax.tree.unflatten(tree, [0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
+    params = random_params(setup)
     x, t = jax.random.normal(jax.random.PRNGKey(0), (4, 2)), jnp.array([0.1234, 0.5004, 0.7777, 0.99])
     score = lambda fn: np.asarray(jax.jit(lambda p: fn(p)(x, t))(params))
     config.training.continuous = True

@@ -101,9 +101,12 @@ UINT8_RULES = ("truncate", "round")
 
 def to_uint8(x: Array, *, centered: bool, rule: str) -> np.ndarray:
     """Model-range images (B, H, W, C) to uint8 pixels, clipped to [0, 255]: `rule` "truncate"
-    takes floor(255 x) (the reference's `(x * 255).astype(uint8)`), "round" the nearest level."""
+    takes floor(255 x) (the reference's `(x * 255).astype(uint8)`), "round" the nearest level.
+    uint8 pixels are returned as they are."""
     if rule not in UINT8_RULES:
         raise ValueError(f"config.sampling.to_uint8={rule!r}: choose from {UINT8_RULES}")
+    if np.asarray(x).dtype == np.uint8:
+        return np.asarray(x)
     x = np.asarray(x, np.float32)
     if centered:
         x = (x + 1.0) / 2.0

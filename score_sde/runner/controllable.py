@@ -87,7 +87,7 @@ def load_inputs(config, count: int) -> np.ndarray:
         where = f"config.sampling.inputs={folder!r}" if folder else f"the eval split of {data.dataset!r}"
         raise ValueError(f"{where} holds {len(source)} images; the task needs {count} (config.eval.num_samples)")
     images = source.get(np.arange(count))[0]
-    return images if images.dtype == np.uint8 else to_uint8(images, centered=False, rule=STEERING_UINT8_RULE)
+    return to_uint8(images, centered=False, rule=STEERING_UINT8_RULE)
 
 
 def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):

@@ -45,7 +45,7 @@ def write_samples(setup: Setup, folder: Path, samples: np.ndarray, title: str, g
     model-range floats), for 2-D data the `samples` beside fresh `data`."""
     folder = Path(folder)
     if setup.image:
-        pixels = samples if samples.dtype == np.uint8 else setup.to_uint8(samples)
+        pixels = setup.to_uint8(samples)
         write_npz_atomic(folder / "samples.npz", images=pixels)
         scale = max(1, 128 // pixels.shape[1])
         image_grid_png(folder / "samples.png", pixels[:grid_size], scale=scale)

@@ -154,7 +154,7 @@ def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bo
     """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
     for images (model-range floats or uint8) those of `score_sde.runner.quality.ImageQuality`."""
     if setup.image:
-        pixels = samples if samples.dtype == np.uint8 else setup.to_uint8(samples)
+        pixels = setup.to_uint8(samples)
         return image_quality(setup.config, workdir, pixels, progress)
     sampler = get_toy_sampler(setup.config)
     key = jax.random.PRNGKey(TOY_EVAL_KEY)
