@@ -34,7 +34,7 @@ BUDGETS = (5, 10, 20, 35, 50, 100, 1000)
 # name -> (budget -> run(rng, sde, score, shape)); each run spends at most `budget` evaluations
 SAMPLERS = {
     "ddim": lambda n: lambda r, s, f, shape: sample_ddim(r, s, f, shape, num_steps=n, denoise=False),
-    "heun (edm)": lambda n: lambda r, s, f, shape: sample_heun(r, s, f, shape, num_steps=(n - 1) // 2),
+    "heun (edm)": lambda n: lambda r, s, f, shape: sample_heun(r, s, f, shape, num_steps=(n + 1) // 2),
     "dpm-solver++(2m)": lambda n: lambda r, s, f, shape: sample_dpm_solver(r, s, f, shape, num_steps=n, denoise=False),
     "pc (reverse diffusion)": lambda n: lambda r, s, f, shape: sample_pc(r, s, f, shape, corrector="none", num_steps=n),
     "reverse sde (euler-maruyama)": lambda n: lambda r, s, f, shape: sample_sde(r, s, f, shape, num_steps=n - 1),
@@ -68,7 +68,7 @@ def checkpoint_problem(config_path: str, workdir: str, samples: int):
 
     probe = sample_quality(setup, np.zeros((4, *setup.event_shape), np.float32), workdir)
     metric = next(name for name in figures if name in probe)
-    return setup.sde, setup.score_fn(params), quality, metric, None, (samples, *setup.event_shape)
+    return setup.process(params), setup.score_fn(params), quality, metric, None, (samples, *setup.event_shape)
 
 
 def main() -> None:

@@ -23,9 +23,10 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and met
 flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "eval", "sample", "likelihood", "fid_stats", "check"],
+    ["train", "eval", "sample", "likelihood", "fid_stats", "reflow", "check"],
     "train: train (and resume); eval: evaluate snapshots; sample: draw samples (or inpaint, "
     "colorize, interpolate); likelihood: bits/dim; fid_stats: the dataset's Inception statistics; "
+    "reflow: draw (noise, sample) pairs from config.reflow.teacher's flow and train on them; "
     "check: validate the config and build the model, process and sampler, touching no data or files.",
 )
 flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() with the cluster auto-detected.")

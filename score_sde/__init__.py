@@ -5,6 +5,7 @@ a parameterisation (`score_sde.parameterization`) turns a network into the denoi
 score; losses, samplers and the likelihood see only those two.
 """
 
+from score_sde.evaluation.straightness import straightness
 from score_sde.guidance import (
     ClassifierFreeGuidedScore,
     ClassifierGuidedScore,
@@ -50,12 +51,14 @@ from score_sde.sde import (
     CosineVPSDE,
     EDMPath,
     GaussianPath,
+    LearnedVPPath,
     LinearFlow,
     ReverseSDE,
     SubVPSDE,
     get_sde,
     get_timesteps,
 )
+from score_sde.variational_bound import BoundObjective, variational_bound
 
 __all__ = [
     # processes
@@ -68,6 +71,7 @@ __all__ = [
     "LinearFlow",
     "EDMPath",
     "GaussianPath",
+    "LearnedVPPath",
     "ReverseSDE",
     "get_sde",
     "get_timesteps",
@@ -91,6 +95,7 @@ __all__ = [
     "ddpm_loss",
     "smld_loss",
     "get_loss_fn",
+    "BoundObjective",
     # samplers
     "sample_pc",
     "sample_ode",
@@ -112,5 +117,7 @@ __all__ = [
     # likelihood and the oracle
     "log_likelihood",
     "bits_per_dim",
+    "variational_bound",
+    "straightness",
     "GaussianMixture",
 ]

@@ -57,11 +57,17 @@ def base_config() -> ml_collections.ConfigDict:
     model.cosine_s = 0.008  # cosine_vp: the offset s of Nichol & Dhariwal
     model.edm_sigma_min = 0.002  # edm: the smallest noise level
     model.edm_sigma_max = 80.0  # edm: the largest noise level (T)
+    model.gamma_min = -13.3  # learned_vp: the schedule's initial gamma(0) = -log SNR(0) (VDM)
+    model.gamma_max = 5.0  # learned_vp: the schedule's initial gamma(1)
+    model.schedule_features = 1024  # learned_vp: width of the monotone schedule network
     model.num_scales = 1000  # N, steps of the process's discretisation
-    model.ema_rate = 0.9999  # exponential moving average of the parameters
+    model.ema_rate = 0.9999  # exponential moving average of the parameters: its decay per step
+    model.ema_halflife_kimg = 0.0  # > 0: EDM's EMA by half-life in thousands of images instead of ema_rate
+    model.ema_rampup_ratio = 0.0  # with ema_halflife_kimg: half-life at most this times the images seen (EDM 0.05)
     model.dropout = 0.1  # dropout probability
     model.embedding_type = "fourier"  # noise-level embedding: fourier (of log time_cond) or positional
     model.fourier_scale = 16.0  # scale of the Gaussian Fourier features
+    model.input_fourier_exponents = ()  # ncsnpp: sin / cos(2^n 2 pi x) of the input for these n (VDM: (6, 7))
     model.scale_by_sigma = False  # divide the output by the noise level (the reference's VE networks)
     model.num_classes = 0  # > 0: class-conditional on the data's labels (for classifier-free guidance)
     model.dtype = "float32"  # compute dtype (bfloat16: mixed precision with float32 parameters)
@@ -155,6 +161,11 @@ def base_config() -> ml_collections.ConfigDict:
     evaluate.enable_bpd = False  # eval mode and final_eval: bits/dim
     evaluate.enable_sampling = False  # eval mode: samples and their quality
     evaluate.num_samples = 50000  # samples for sample quality (and steering tasks: images)
+    # bits/dim from: ode (the probability-flow ODE, exact for the model) or elbo (the variational bound, as VDM)
+    evaluate.likelihood = "ode"
+    # ode bits/dim: dequantise 8-bit pixels by uniform noise (the reference) or by the forward process at
+    # training.eps with VDM's decoder (forward: a bound for models of discrete, undequantised data)
+    evaluate.dequantization = "uniform"
     evaluate.bpd_dataset = "test"  # bits/dim of the train or test split
     evaluate.bpd_num_repeats = 0  # dequantisation repeats per image for bits/dim (0: the reference's 5 test, 1 train)
     evaluate.num_bpd_examples = 0  # images for bits/dim (0: the whole split)
@@ -169,10 +180,16 @@ def base_config() -> ml_collections.ConfigDict:
     evaluate.num_kid_features = 2000  # features kept per set for KID
     evaluate.inception_score_splits = 1  # Inception Score over 1 set (the reference) or the common 10 splits
 
+    config.reflow = reflow = ml_collections.ConfigDict()
+    reflow.teacher = ""  # --mode reflow: workdir of the trained flow whose ODE draws the (noise, sample) pairs
+    reflow.num_pairs = 10000  # --mode reflow: pairs to draw and train on
+    reflow.init_from_teacher = True  # --mode reflow: start from the teacher's EMA parameters (Liu et al.)
+
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "Adam"  # Adam (with decoupled weight decay when weight_decay > 0)
     optim.lr = 2e-4  # peak learning rate
     optim.beta1 = 0.9  # Adam's beta1
+    optim.beta2 = 0.999  # Adam's beta2
     optim.eps = 1e-8  # Adam's epsilon
     optim.weight_decay = 0.0  # decoupled weight decay
     optim.warmup = 5000  # steps of linear learning-rate warm-up (0: none)

@@ -126,16 +126,18 @@ def denoising_loss(
     net_fn: NetFn,
     batch: Array,
     settings: LossSettings = LossSettings(),
+    noise: Array | None = None,
 ) -> Array:
     """E_t w(t) |D(x_t, t) - x_0|^2 (see the module docstring), averaged over the batch.
 
     Args:
       net_fn: net_fn(x_in, c_noise) -> raw network output, shaped like x (parameters bound).
       batch: x_0 (B, *event) in the model's range.
+      noise: z (B, *event) coupled to each x_0 (reflow's pairs); fresh N(0, I) draws by default.
     """
     t_rng, z_rng = jax.random.split(rng)
     t, importance = sample_times(t_rng, process, batch.shape[0], settings)
-    z = jax.random.normal(z_rng, batch.shape)
+    z = jax.random.normal(z_rng, batch.shape) if noise is None else noise
     a, s = process.marginal_coefficients(t)
     x = batch_broadcast(a, batch) * batch + batch_broadcast(s, batch) * z
     output = net_fn(*parameterization.network_inputs(process, x, t))
@@ -221,8 +223,8 @@ def get_loss_fn(
     *,
     train: bool = True,
 ) -> Callable[..., Array]:
-    """Returns loss_fn(params, rng, batch, labels=None) -> scalar (`labels` (B,) for a
-    class-conditional network).
+    """Returns loss_fn(params, rng, batch, labels=None, noise=None) -> scalar (`labels` (B,) for a
+    class-conditional network, `noise` the coupled z of each example, see `denoising_loss`).
 
     A reference parameterisation built for discrete time (`continuous=False`) trains with the
     reference's discrete loss of its process: `ddpm_loss` (VP) or `smld_loss` (VE); everything
@@ -231,11 +233,11 @@ def get_loss_fn(
     discrete = isinstance(parameterization, (ReferenceNoise, ReferenceScore)) and not parameterization.continuous
     discrete_loss = {"reference_noise": ddpm_loss, "reference_score": smld_loss}.get(parameterization.name)
 
-    def loss_fn(params, rng, batch, labels=None):
+    def loss_fn(params, rng, batch, labels=None, noise=None):
         loss_rng, dropout_rng = jax.random.split(rng)
         net_fn = lambda x, cond: net_apply(params, x, cond, dropout_rng if train else None, labels)
         if discrete:
             return discrete_loss(loss_rng, process, net_fn, batch, reduce_mean=settings.reduce_mean)
-        return denoising_loss(loss_rng, process, parameterization, net_fn, batch, settings)
+        return denoising_loss(loss_rng, process, parameterization, net_fn, batch, settings, noise)
 
     return loss_fn

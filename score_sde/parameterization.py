@@ -314,7 +314,7 @@ class NetworkScore(eqx.Module):
 
     apply_fn: object = eqx.field(static=True)
     params: object
-    process: SDE = eqx.field(static=True)
+    process: SDE  # static unless it has arrays of its own (a learned schedule's, traced)
     parameterization: Parameterization = eqx.field(static=True)
     labels: Array | None = None
 

@@ -176,11 +176,12 @@ def _ring_entropy() -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sde", ["linear_flow", "edm"])
-def test_the_toy_run_learns_the_ring_with_flow_matching_and_edm(tmp_path, sde):
+@pytest.mark.parametrize("sde", ["linear_flow", "edm", "learned_vp"])
+def test_the_toy_run_learns_the_ring_with_flow_matching_edm_and_vdm(tmp_path, sde):
     """The documented toy run with --config.training.sde=linear_flow (velocity parameterisation
-    and loss) or edm (EDM's preconditioning, weighting and log-normal noise levels), about 90 s
-    each: the test NLL lies within 0.25 nats of the ring's entropy."""
+    and loss), edm (EDM's preconditioning, weighting and log-normal noise levels) or learned_vp
+    (VDM: a learned schedule on the variational bound), about 90 s each: the test NLL (probability-
+    flow ODE) lies within 0.25 nats of the ring's entropy."""
     workdir = tmp_path / sde
     result = run_cli("configs/toy2d.py", workdir, f"--config.training.sde={sde}", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -15,7 +15,7 @@ from score_sde.models import MLPScoreNet, NetApply, get_model
 from score_sde.parameterization import ReferenceNoise
 from score_sde.runner.sampler_config import get_sampler
 from score_sde.sde import VPSDE
-from score_sde.train_step import create_train_state, make_optimizer, make_train_step
+from score_sde.train_step import create_train_state, ema_decay, make_optimizer, make_train_step
 
 
 def _tiny_setup(n_jitted):
@@ -175,3 +175,17 @@ def test_files_are_written_atomically(tmp_path):
     log.write({"step": 1, "loss": np.float32(0.5)})
     log.write({"step": 2, "loss": 0.25})
     assert log.read() == [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25}]
+
+
+def test_ema_decay_by_half_life_in_images():
+    """EDM's EMA: after half-life / batch steps the old average's weight is 1/2; the ramp-up caps
+    the half-life at ratio x images seen (decay 0 at the first step); half-life 0 is ema_rate."""
+    constant = ema_decay(0.999)
+    assert float(constant(jnp.asarray(7))) == pytest.approx(0.999)
+    decay = ema_decay(0.999, halflife_kimg=0.5, batch_size=10)  # 500 images = 50 steps
+    assert float(decay(jnp.asarray(1000))) ** 50 == pytest.approx(0.5, rel=1e-5)
+    ramped = ema_decay(0.999, halflife_kimg=0.5, rampup_ratio=0.05, batch_size=10)
+    assert float(ramped(jnp.asarray(0))) == 0.0
+    # at step 200: 2000 images seen, half-life min(500, 100) = 100 images = 10 steps
+    assert float(ramped(jnp.asarray(200))) ** 10 == pytest.approx(0.5, rel=1e-5)
+    assert float(ramped(jnp.asarray(10**6))) == pytest.approx(float(decay(jnp.asarray(0))))

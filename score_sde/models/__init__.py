@@ -17,6 +17,8 @@ MODELS: Registry[Callable] = Registry("model")
 @MODELS.register("mlp")
 def _mlp(config) -> nn.Module:
     model = config.model
+    if tuple(model.input_fourier_exponents):
+        raise ValueError("config.model.input_fourier_exponents is an ncsnpp option: set it to () for the mlp")
     if model.embedding_type not in ("positional", "fourier"):
         raise ValueError(f"config.model.embedding_type={model.embedding_type!r}: choose from ('positional', 'fourier')")
     return MLPScoreNet(

@@ -70,6 +70,7 @@ class NCSNpp(nn.Module):
     sigma_max: float = 50.0
     num_scales: int = 1000
     num_classes: int = 0
+    input_fourier_exponents: Sequence[int] = ()
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -123,7 +124,8 @@ class NCSNpp(nn.Module):
             x = 2 * x - 1.0
         input_pyramid = x if self.progressive_input != "none" else None
 
-        hs = [conv3x3(self.nf, dtype, name=name())(x)]
+        features = input_fourier_features(x, self.input_fourier_exponents) if self.input_fourier_exponents else x
+        hs = [conv3x3(self.nf, dtype, name=name())(features)]
         for level in range(num_resolutions):
             for _ in range(self.num_res_blocks):
                 h = block(self.nf * self.ch_mult[level])(hs[-1], temb, train)
@@ -188,6 +190,14 @@ class NCSNpp(nn.Module):
 REFERENCE_FIXED = {"normalization": "GroupNorm", "nonlinearity": "swish", "attention_type": "ddpm", "conv_size": "3"}
 
 
+def input_fourier_features(x: Array, exponents: Sequence[int]) -> Array:
+    """VDM's Fourier features of the input: x with sin and cos(2^n 2 pi x) of every channel for
+    each n in `exponents` appended, (B, H, W, C (1 + 2 len(exponents)))."""
+    frequencies = 2.0 ** jnp.asarray(exponents, jnp.float32) * 2.0 * np.pi
+    angles = jnp.reshape(x[..., None] * frequencies, (*x.shape[:-1], -1))
+    return jnp.concatenate([x, jnp.sin(angles).astype(x.dtype), jnp.cos(angles).astype(x.dtype)], axis=-1)
+
+
 def ncsnpp_from_config(config) -> NCSNpp:
     """Builds NCSNpp from a reference-style config, checking every setting first."""
     model, data = config.model, config.data
@@ -222,6 +232,7 @@ def ncsnpp_from_config(config) -> NCSNpp:
     return NCSNpp(
         nf=int(model.nf),
         ch_mult=ch_mult,
+        input_fourier_exponents=tuple(int(n) for n in model.input_fourier_exponents),
         num_res_blocks=int(model.num_res_blocks),
         attn_resolutions=tuple(int(r) for r in model.attn_resolutions),
         dropout=float(model.dropout),

@@ -1,6 +1,7 @@
 """The experiment runner behind `python -m experiments.main`: one function per --mode."""
 
 from score_sde.runner.modes import check, compute_likelihood, evaluate, fid_stats, sample
+from score_sde.runner.reflow import reflow
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
 
@@ -10,7 +11,19 @@ MODES = {
     "sample": sample,
     "likelihood": compute_likelihood,
     "fid_stats": fid_stats,
+    "reflow": reflow,
     "check": check,
 }
 
-__all__ = ["MODES", "Setup", "build", "train", "evaluate", "sample", "compute_likelihood", "fid_stats", "check"]
+__all__ = [
+    "MODES",
+    "Setup",
+    "build",
+    "train",
+    "evaluate",
+    "sample",
+    "compute_likelihood",
+    "fid_stats",
+    "reflow",
+    "check",
+]

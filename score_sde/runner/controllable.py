@@ -94,7 +94,7 @@ def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
     sampling = setup.config.sampling
     path, nfe = interpolate(
-        setup.sde,
+        setup.process(params),
         setup.score_fn(params, flow=True),
         x[0::2],
         x[1::2],
@@ -118,11 +118,11 @@ def _fill_in(setup: "Setup", params, rng, task: str, pixels: np.ndarray, x):
     score_fn = setup.sampling_score_fn(params, count)
     if task == "inpaint":
         mask = make_mask(str(config.sampling.mask), int(config.data.image_size))
-        result, nfe = sample_inpaint(rng, setup.sde, score_fn, x, mask, **pc_settings(config.sampling))
+        result, nfe = sample_inpaint(rng, setup.process(params), score_fn, x, mask, **pc_settings(config.sampling))
         shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
         outputs = {"inputs": pixels, "mask": mask}
     else:
-        result, nfe = sample_colorize(rng, setup.sde, score_fn, x, **pc_settings(config.sampling))
+        result, nfe = sample_colorize(rng, setup.process(params), score_fn, x, **pc_settings(config.sampling))
         shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
         outputs = {"inputs": pixels}
     outputs["samples"] = to_host(result)  # model range

@@ -19,7 +19,7 @@ def make_sample_fn(setup: Setup, num_samples: int):
     shape = (num_samples, *setup.event_shape)
 
     def sample(params, rng):
-        return setup.sampler(rng, setup.sampling_score_fn(params, num_samples), shape)
+        return setup.sample(rng, params, setup.sampling_score_fn(params, num_samples), shape)
 
     build = lambda: jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
     return setup.program(("sample", num_samples), build)

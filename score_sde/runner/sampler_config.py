@@ -96,6 +96,8 @@ def get_sampler(config, sde: SDE):
         settings = dict(num_steps=num_steps or 50, eta=float(sampling.eta), eps=eps, denoise=denoise, **schedule)
         return lambda rng, score_fn, shape: sample_ddim(rng, sde, score_fn, shape, **settings)
     if method == "heun":
+        if num_steps == 1:
+            raise ValueError("config.sampling.num_steps=1: heun needs at least 2 noise levels (0: EDM's 18)")
         settings = dict(
             num_steps=num_steps or 18,
             rho=float(sampling.rho),

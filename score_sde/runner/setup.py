@@ -18,8 +18,9 @@ from score_sde.parallel import batch_sharded, data_mesh, replicated
 from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, Parameterization, get_parameterization
 from score_sde.runner.config_check import check_config
 from score_sde.runner.sampler_config import get_sampler
-from score_sde.sde import SDE, get_sde
+from score_sde.sde import SDE, LearnedVPPath, get_sde
 from score_sde.train_step import TrainState, create_train_state, make_optimizer
+from score_sde.variational_bound import BoundObjective
 
 
 def check_dispatch_boundaries(training) -> None:
@@ -131,6 +132,27 @@ class Setup:
     def net_apply(self) -> NetApply:
         return NetApply(self.model)
 
+    @property
+    def learned_schedule(self) -> bool:
+        """Whether the process is learned with the network: then params = {"network", "schedule"}."""
+        return isinstance(self.sde, LearnedVPPath)
+
+    def process(self, params) -> SDE:
+        """The process of these parameters: the configured one, or its learned schedule's."""
+        return self.sde.with_params(params["schedule"]) if self.learned_schedule else self.sde
+
+    def network_params(self, params):
+        """The network's part of `params`."""
+        return params["network"] if self.learned_schedule else params
+
+    @property
+    def data_range(self) -> tuple[float, float]:
+        return (-1.0, 1.0) if self.centered else (0.0, 1.0)
+
+    def sample(self, rng, params, score_fn, shape):
+        """config.sampling's sampler on the process of `params` -> (x, nfe)."""
+        return get_sampler(self.config, self.process(params))(rng, score_fn, shape)
+
     def score_fn(self, params, labels: Array | None = None, flow: bool = False) -> NetworkScore:
         """The score of the network with `params` (evaluation mode), a pytree; a class-conditional
         network scores for class `labels` (B,), or unconditionally (the null label) without them.
@@ -143,7 +165,7 @@ class Setup:
         parameterization = self.parameterization
         if flow and self.config.sampling.ode_score == "continuous" and hasattr(parameterization, "continuous"):
             parameterization = dataclasses.replace(parameterization, continuous=True)
-        return NetworkScore(self.net_apply, params, self.sde, parameterization, labels)
+        return NetworkScore(self.net_apply, self.network_params(params), self.process(params), parameterization, labels)
 
     def sampling_score_fn(self, params, batch_size: int):
         """The score to sample with: unconditional, or for a class-conditional network the
@@ -164,18 +186,24 @@ class Setup:
         )
 
     def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:
-        """loss(params, rng, x, labels=None) for model-range inputs x, as configured in config.training."""
+        """loss(params, rng, x, labels=None) for model-range inputs x, as configured in config.training;
+        on a learned schedule, VDM's bound in bits/dim (`BoundObjective`, with its own gradient)."""
+        if self.learned_schedule:
+            data_range = self.data_range if self.image else None
+            return BoundObjective(
+                self.sde, self.parameterization, self.net_apply, data_range, float(self.config.training.eps), train
+            )
         return get_loss_fn(self.sde, self.parameterization, self.net_apply, self.loss, train=train)
 
-    def init_state(self) -> TrainState:
-        """A fresh training state from config.seed, replicated over the mesh."""
+    def init_state(self, params=None) -> TrainState:
+        """A fresh training state from config.seed (or starting from `params`), replicated over the mesh."""
 
-        def init(rng):
+        def init(rng, given):
             init_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
-            params = self._init_params({"params": init_rng, "dropout": dropout_rng})
+            params = self._init_params({"params": init_rng, "dropout": dropout_rng}) if given is None else given
             return create_train_state(params, self.optimizer, state_rng)
 
-        return jax.jit(init, out_shardings=self.replicated)(jax.random.PRNGKey(int(self.config.seed)))
+        return jax.jit(init, out_shardings=self.replicated)(jax.random.PRNGKey(int(self.config.seed)), params)
 
     def abstract_params(self):
         """Shapes and dtypes of the network's parameters, without computing them."""
@@ -193,7 +221,8 @@ class Setup:
     def _init_params(self, rngs):
         shape = (1, *self.event_shape)
         labels = {"class_labels": jnp.full((1,), self.num_classes)} if self.num_classes else {}
-        return self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
+        network = self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
+        return {"network": network, "schedule": self.sde.params} if self.learned_schedule else network
 
     @property
     def replicated(self):
@@ -233,6 +262,16 @@ def build(
         raise ValueError(
             f"config.sampling.eps={config.sampling.eps!r} must lie in (0, T={sde.T:g}) of "
             f"config.training.sde={config.training.sde!r}"
+        )
+    if isinstance(sde, LearnedVPPath) and len(event_shape(config)) == 3 and config.data.uniform_dequantization:
+        raise ValueError(
+            "config.training.sde='learned_vp' trains on the variational bound, whose decoder models 8-bit pixel "
+            "levels: set config.data.uniform_dequantization=False"
+        )
+    if len(event_shape(config)) != 3 and (config.eval.likelihood, config.eval.dequantization) != ("ode", "uniform"):
+        raise ValueError(
+            f"config.eval.likelihood={config.eval.likelihood!r} / dequantization={config.eval.dequantization!r} "
+            "concern 8-bit images; for 2-D data the likelihood is the exact NLL by the ODE ('ode', 'uniform')"
         )
     check_batch_split(int(config.training.batch_size), process_count, jax.device_count(), "config.training.batch_size")
     if with_data:

@@ -16,11 +16,14 @@ from score_sde.parallel import to_global, to_host
 from score_sde.runner.drawing import sample_batches
 from score_sde.runner.sample_quality import ImageQuality, image_quality
 from score_sde.runner.setup import Setup
+from score_sde.variational_bound import level_values, ode_bound, variational_bound
 
 TOY_EVAL_KEY = 0xE7A1
 
 
 EVAL_FIELDS = (
+    "likelihood",
+    "dequantization",
     "batch_size",
     "num_samples",
     "enable_loss",
@@ -89,40 +92,24 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
 
 
 def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> dict:
-    """Image data: bits/dim over config.eval.bpd_dataset with the probability-flow ODE.
-    2-D data: negative log-likelihood in nats of fresh samples (exact trace)."""
-    sde = setup.sde
+    """Image data: bits/dim over config.eval.bpd_dataset with the probability-flow ODE
+    (config.eval.likelihood "ode", dequantised by config.eval.dequantization) or the variational
+    bound ("elbo"), with their parts.
+    2-D data: negative log-likelihood in nats of fresh samples (probability-flow ODE, exact trace)."""
     if not setup.image:
         x = get_toy_sampler(setup.config)(
             jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000)
         )
         nll = setup.program(
             "nll",
-            lambda: jax.jit(lambda p, k, x: -log_likelihood(k, sde, setup.score_fn(p, flow=True), x, trace="exact")[0]),
+            lambda: jax.jit(
+                lambda p, k, x: -log_likelihood(k, setup.process(p), setup.score_fn(p, flow=True), x, trace="exact")[0]
+            ),
         )
         values = np.asarray(nll(params, rng, x))
         return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
 
-    data_range = (-1.0, 1.0) if setup.centered else (0.0, 1.0)
-    bpd_settings = tuple(
-        settings[k] for k in ("bpd_num_repeats", "likelihood_trace", "likelihood_rtol", "likelihood_atol")
-    )
-    bpd_fn = setup.program(
-        ("bpd", bpd_settings),
-        lambda: jax.jit(
-            lambda p, k, images: bits_per_dim(
-                k,
-                sde,
-                setup.score_fn(p, flow=True),
-                pixel_levels(images),
-                data_range=data_range,
-                num_repeats=settings["bpd_num_repeats"],
-                trace=settings["likelihood_trace"],
-                rtol=settings["likelihood_rtol"],
-                atol=settings["likelihood_atol"],
-            )[::2]
-        ),
-    )
+    bpd_fn = _bound_program(setup, settings) if settings["likelihood"] == "elbo" else _ode_program(setup, settings)
     sharding = setup.batch_sharding()
     source = _image_split(setup, settings["bpd_dataset"])
     batches = list(_local_batches(setup, source, settings["batch_size"], settings["num_bpd_examples"]))
@@ -131,17 +118,70 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
             f"the {settings['bpd_dataset']} split has fewer than config.eval.batch_size="
             f"{settings['batch_size']} examples"
         )
-    values, nfe = [], 0
+    values, nfe = {}, 0
     for i, raw in enumerate(tqdm(batches, desc="bits/dim", unit="batch", disable=not progress)):
-        bpd, nfe = bpd_fn(params, jax.random.fold_in(rng, i), to_global(raw["image"], sharding))
-        values.append(to_host(bpd))
-    values = np.concatenate(values)
-    return {
-        "bpd": float(values.mean()),
-        "bpd_stderr": float(values.std() / np.sqrt(len(values))),
-        "bpd_examples": len(values),
-        "bpd_nfe_last_batch": int(nfe),
+        parts, nfe = bpd_fn(params, jax.random.fold_in(rng, i), to_global(raw["image"], sharding))
+        for name, value in parts.items():
+            values.setdefault(name, []).append(to_host(value))
+    values = {name: np.concatenate(parts) for name, parts in values.items()}
+    bpd = values.pop("bpd")
+    record = {
+        "bpd": float(bpd.mean()),
+        "bpd_stderr": float(bpd.std() / np.sqrt(len(bpd))),
+        "bpd_examples": len(bpd),
+        "bpd_method": settings["likelihood"],
     }
+    record.update({f"bpd_{name}": float(value.mean()) for name, value in values.items()})
+    if settings["likelihood"] == "ode":
+        record["bpd_dequantization"] = settings["dequantization"]
+        record["bpd_nfe_last_batch"] = int(nfe)
+    return record
+
+
+def _ode_program(setup: Setup, settings):
+    """bpd(params, rng, images) -> ({"bpd": (B,), ...}, nfe) with the probability-flow ODE,
+    dequantised uniformly (the reference) or by the forward process (`ode_bound`)."""
+    keys = ("bpd_num_repeats", "likelihood_trace", "likelihood_rtol", "likelihood_atol", "dequantization")
+    solve = dict(trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])
+
+    def bpd(params, rng, images):
+        process, score = setup.process(params), setup.score_fn(params, flow=True)
+        if settings["dequantization"] == "forward":
+            x, t0 = level_values(pixel_levels(images), setup.data_range), float(setup.config.training.eps)
+            draw = lambda k: ode_bound(k, process, score, x, t0=t0, data_range=setup.data_range, **solve)
+            parts, nfes = jax.lax.map(draw, jax.random.split(rng, settings["bpd_num_repeats"]))
+            return jax.tree.map(lambda v: jnp.mean(v, axis=0), parts), jnp.sum(nfes)
+        values, _, nfe = bits_per_dim(
+            rng,
+            process,
+            score,
+            pixel_levels(images),
+            data_range=setup.data_range,
+            num_repeats=settings["bpd_num_repeats"],
+            **solve,
+        )
+        return {"bpd": values}, nfe
+
+    return setup.program(("bpd", tuple(settings[k] for k in keys)), lambda: jax.jit(bpd))
+
+
+def _bound_program(setup: Setup, settings):
+    """bpd(params, rng, images) -> (the variational bound's parts (B,) each, 0) averaged over
+    bpd_num_repeats draws of (t, z), times uniform in log-SNR; its decoder sits at config.training.eps."""
+    repeats, t0 = int(settings["bpd_num_repeats"]), float(setup.config.training.eps)
+
+    def bound(params, rng, images):
+        if images.dtype != jnp.uint8:
+            raise ValueError("the variational bound (config.eval.likelihood='elbo') needs 8-bit images")
+        score = setup.score_fn(params)
+        x = level_values(images, setup.data_range)
+        draw = lambda k: variational_bound(
+            k, setup.process(params), score.denoise, x, data_range=setup.data_range, t0=t0, time_sampling="log_snr"
+        )
+        parts = jax.lax.map(draw, jax.random.split(rng, repeats))
+        return jax.tree.map(lambda v: jnp.mean(v, axis=0), parts), jnp.zeros((), jnp.int32)
+
+    return setup.program(("elbo", repeats), lambda: jax.jit(bound))
 
 
 def pixel_levels(images: jax.Array) -> jax.Array:

@@ -18,7 +18,7 @@ from score_sde.runner.drawing import draw_samples, write_samples
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state
 from score_sde.summaries import Summaries
-from score_sde.train_step import make_train_step
+from score_sde.train_step import ema_decay, make_train_step
 
 logger = logging.getLogger(__name__)
 
@@ -30,20 +30,42 @@ def make_run_steps(setup: Setup):
 
     num_classes, label_dropout = setup.num_classes, float(setup.config.training.label_dropout)
 
-    def loss_on_raw(params, rng, raw):
-        input_rng, loss_rng, label_rng = jax.random.split(rng, 3)
+    def model_inputs(rng, raw):
+        """(x, labels, coupled noise or None) of a raw batch."""
+        input_rng, label_rng = jax.random.split(rng)
         x = jax.lax.with_sharding_constraint(data.model_input(input_rng, raw, True), x_sharding)
         labels = drop_labels(label_rng, raw["label"], label_dropout, num_classes) if num_classes else None
-        return loss_fn(params, loss_rng, x, labels)
+        noise = raw.get("noise") if isinstance(raw, dict) else None
+        return x, labels, noise
+
+    def loss_on_raw(params, rng, raw):
+        input_rng, loss_rng = jax.random.split(rng)
+        x, labels, noise = model_inputs(input_rng, raw)
+        return loss_fn(params, loss_rng, x, labels) if noise is None else loss_fn(params, loss_rng, x, labels, noise)
+
+    if hasattr(loss_fn, "value_and_grad"):  # an objective with its own gradient (VDM's bound)
+
+        def value_and_grad(params, rng, raw):
+            input_rng, loss_rng = jax.random.split(rng)
+            x, labels, _ = model_inputs(input_rng, raw)
+            return loss_fn.value_and_grad(params, loss_rng, x, labels)
+
+        loss_on_raw.value_and_grad = value_and_grad
 
     raw_sharding = setup.batch_sharding(1) if data.image else setup.replicated
     # XLA:CPU computes convolution weight gradients ~28x slower inside a loop (measured on NCSN++),
     # so image models unroll the steps of a dispatch there; unrolling an MLP only costs compile time.
     unroll = jax.default_backend() == "cpu" and data.image
+    model = setup.config.model
     run = make_train_step(
         loss_on_raw,
         setup.optimizer,
-        float(setup.config.model.ema_rate),
+        ema_decay(
+            float(model.ema_rate),
+            float(model.ema_halflife_kimg),
+            float(model.ema_rampup_ratio),
+            int(setup.config.training.batch_size),
+        ),
         unroll=unroll,
         state_sharding=setup.replicated,
         batch_sharding=raw_sharding,
@@ -88,12 +110,14 @@ class _StopRequest:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def train(config, workdir: str | Path, progress: bool = True) -> dict:
+def train(config, workdir: str | Path, progress: bool = True, data=None, initial_params=None) -> dict:
     """Trains (resuming from the newest usable checkpoint in `workdir`) to config.training.n_iters.
 
-    Returns the last logged record; with config.training.final_eval, the final evaluation.
+    `data` replaces config.data's training batches (reflow's couplings); `initial_params` start a
+    fresh run instead of config.seed's initialisation. Returns the last logged record; with
+    config.training.final_eval, the final evaluation.
     """
-    setup = build(config)
+    setup = build(config, data=data)
     workdir = Path(workdir)
     training = config.training
     is_main = jax.process_index() == 0
@@ -104,7 +128,7 @@ def train(config, workdir: str | Path, progress: bool = True) -> dict:
     checkpointer = Checkpointer(workdir)
     state, step = checkpointer.restore_latest(setup.abstract_state())
     if state is None:
-        state = setup.init_state()
+        state = setup.init_state(initial_params)
     else:
         logger.info("resuming from the checkpoint of step %d in %s", step, workdir)
     summaries.truncate_after(step)

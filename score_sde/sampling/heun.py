@@ -18,7 +18,7 @@ from score_sde.sde.schedules import check_schedule
 @eqx.filter_jit
 def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_churn, S_min, S_max, S_noise):
     noise_rng = jax.random.split(rng)[1]
-    times = get_timesteps(sde, num_steps, eps, schedule, rho)
+    times = get_timesteps(sde, num_steps - 1, eps, schedule, rho)
     sigma_of = lambda t: jnp.exp(-0.5 * sde.log_snr(jnp.reshape(t, (1,)))[0])  # sigma~ = s / a
     sigma_max = sigma_of(times[0])
     gamma_max = min(S_churn / num_steps, np.sqrt(2.0) - 1.0)
@@ -44,7 +44,7 @@ def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_c
 
     a_T, _ = scalar_coefficients(sde, times[0])
     y = sde.prior_sampling(rng, shape) / a_T
-    y, _ = jax.lax.scan(step, y, (jnp.arange(num_steps), times[:-1], times[1:]))
+    y, _ = jax.lax.scan(step, y, (jnp.arange(num_steps - 1), times[:-1], times[1:]))
     x = y * scalar_coefficients(sde, times[-1])[0]
     return finish(sde, score_fn, x, eps, denoise, "sample_heun")
 
@@ -65,16 +65,20 @@ def sample_heun(
     eps: float | None = None,
     denoise: bool = True,
 ) -> tuple[Array, NFE]:
-    """EDM's Heun sampler for any process.
+    """EDM's Heun sampler for any process, counting steps as EDM does.
 
     Integrates the probability flow of y = x / a in sigma~ = s / a (dy/dsigma = (y - D(y)) /
-    sigma) on the Karras grid (rho = 7) by default; S_churn > 0 adds EDM's stochastic churn
-    (gamma = min(S_churn / num_steps, sqrt(2) - 1) for sigma in [S_min, S_max], the raised
-    sigma capped at sigma~(T)). `denoise` ends with D at eps, EDM's final step to sigma = 0.
+    sigma) over `num_steps` noise levels from T to eps, on the Karras grid (rho = 7) by default:
+    num_steps - 1 Heun steps between them; `denoise` then takes EDM's last step, the Euler step
+    from sigma~(eps) to sigma = 0, which is D at eps. EDM's 18 steps are 35 NFE. S_churn > 0 adds
+    EDM's stochastic churn (gamma = min(S_churn / num_steps, sqrt(2) - 1) for sigma~ in
+    [S_min, S_max], the raised sigma capped at sigma~(T)).
 
-    Returns samples (B, *event) and nfe = 2 num_steps (+1 with `denoise`).
+    Returns samples (B, *event) and nfe = 2 (num_steps - 1) (+1 with `denoise`).
     """
     check_positive_int(num_steps, "num_steps")
+    if num_steps < 2:
+        raise ValueError(f"num_steps={num_steps}: the Heun sampler needs at least 2 noise levels (T and eps)")
     shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
     check_schedule(schedule)
     x = _heun(
@@ -92,4 +96,4 @@ def sample_heun(
         float(S_max),
         float(S_noise),
     )
-    return x, jnp.asarray(2 * num_steps + int(denoise), jnp.int32)
+    return x, jnp.asarray(2 * (num_steps - 1) + int(denoise), jnp.int32)

@@ -6,11 +6,13 @@
 | `cosine_vp` | `CosineVPSDE` (Nichol & Dhariwal 2021) |
 | `linear_flow` | `LinearFlow` (rectified flow, conditional flow matching) |
 | `edm` | `EDMPath` (Karras et al. 2022) |
+| `learned_vp` | `LearnedVPPath`: VDM's learned monotone schedule (Kingma et al. 2021) |
 
 `GaussianPath` builds any other path from a(t) and s(t), or from its log-SNR.
 """
 
 from score_sde.sde.base import SDE, SDES, ReverseSDE, batch_broadcast, check_time, get_sde, posterior_step
+from score_sde.sde.learned import LearnedVPPath, init_schedule, schedule_gamma
 from score_sde.sde.paths import CosineVPSDE, EDMPath, GaussianPath, LinearFlow
 from score_sde.sde.reference import VESDE, VPSDE, SubVPSDE
 from score_sde.sde.schedules import SCHEDULES, get_timesteps
@@ -30,6 +32,9 @@ __all__ = [
     "LinearFlow",
     "EDMPath",
     "GaussianPath",
+    "LearnedVPPath",
+    "init_schedule",
+    "schedule_gamma",
     "SCHEDULES",
     "get_timesteps",
 ]

@@ -1,0 +1,26 @@
+"""VDM (Kingma et al. 2021) at quickstart scale: a learned monotone log-SNR schedule trained with
+the network on the continuous-time variational bound (bits/dim), eps-prediction, Fourier features
+of the input, discrete 8-bit data (no dequantisation; the bound's decoder models the pixel
+levels); the quickstart's network and budget. Bits/dim from the bound (eval.likelihood=elbo, the
+default here) and from the probability-flow ODE of the learned process (--config.eval.likelihood=ode).
+
+Run:  python -m experiments.main --config configs/vdm/digits.py --workdir runs/vdm_digits
+"""
+
+from configs import quickstart
+
+
+def get_config():
+    config = quickstart.get_config()
+    config.training.sde = "learned_vp"
+    config.training.eps = 1e-5  # the bound's decoder time t0
+    config.data.uniform_dequantization = False  # the bound's decoder models the 8-bit levels
+
+    model = config.model
+    model.parameterization = "eps"
+    model.gamma_min = -13.3
+    model.gamma_max = 5.0
+    model.input_fourier_exponents = (6, 7)
+    config.eval.likelihood = "elbo"
+    config.eval.bpd_num_repeats = 1
+    return config
