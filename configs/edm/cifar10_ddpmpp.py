@@ -20,6 +20,7 @@ def get_config():
     training = config.training
     training.sde = "edm"  # auto: EDM's preconditioning, EDM weighting, log-normal noise levels
     training.reduce_mean = True
+    training.eps = 0.002  # sigma_min: the log-normal levels' lower clip, and the bound's decoder level
     training.batch_size = 512
     training.n_iters = 390625  # 200 Mimg
     training.snapshot_freq = 25000

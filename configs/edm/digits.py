@@ -11,6 +11,7 @@ from configs import quickstart
 def get_config():
     config = quickstart.get_config()
     config.training.sde = "edm"
+    config.training.eps = 0.002  # sigma_min: the log-normal levels' lower clip, and the bound's decoder level
     config.model.sigma_data = 0.5
     config.model.ema_halflife_kimg = 10.0  # ~ the quickstart's EMA (0.995 per step of 64 images)
     config.model.ema_rampup_ratio = 0.05
