@@ -52,7 +52,10 @@ def test_stochastic_variants_sample_the_mixture(sampler):
 
 @pytest.mark.parametrize(
     "churn",
-    [dict(), dict(S_churn=40.0, S_min=0.05, S_max=50.0, S_noise=1.003)],
+    [
+        dict(),
+        pytest.param(dict(S_churn=40.0, S_min=0.05, S_max=50.0, S_noise=1.003), marks=pytest.mark.slow),
+    ],
     ids=["deterministic", "stochastic"],
 )
 def test_edm_sampler_reaches_the_mixture_in_35_evaluations(churn):

@@ -161,7 +161,7 @@ def test_discrete_decoder_is_a_distribution_and_peaks_at_the_level():
 
 def _tiny_objective():
     """A BoundObjective over 2x2x1 images with a small convolution-free network."""
-    process = LearnedVPPath(random_schedule(5))
+    process = LearnedVPPath(random_schedule(5, features=8))
 
     def net_apply(params, x_in, c_noise, dropout_rng=None, labels=None):
         h = jnp.tanh(x_in * params["w"] + c_noise[:, None, None, None] * params["v"])
@@ -169,7 +169,7 @@ def _tiny_objective():
 
     network = {"w": jnp.full((1,), 0.7), "v": jnp.full((1,), 0.3), "u": jnp.full((1,), 0.5)}
     objective = BoundObjective(process, EpsPrediction(), net_apply, (-1.0, 1.0), 1e-5)
-    images = jax.random.randint(jax.random.PRNGKey(0), (16, 2, 2, 1), 0, 256)
+    images = jax.random.randint(jax.random.PRNGKey(0), (8, 2, 2, 1), 0, 256)
     params = {"network": network, "schedule": process.params}
     return objective, params, level_values(images, (-1.0, 1.0))
 
