@@ -53,7 +53,7 @@ def test_stochastic_variants_sample_the_mixture(sampler):
 @pytest.mark.parametrize(
     "churn",
     [
-        dict(),
+        pytest.param(dict(), marks=pytest.mark.slow),
         pytest.param(dict(S_churn=40.0, S_min=0.05, S_max=50.0, S_noise=1.003), marks=pytest.mark.slow),
     ],
     ids=["deterministic", "stochastic"],

@@ -27,6 +27,7 @@ def _metrics(workdir) -> list[dict]:
     return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_vdm_trains_its_schedule_and_samples_its_process(tmp_path):
     """A tiny toy VDM run: the schedule is part of the checkpoint, starts at the config's endpoints
     and moves with training; sampling and the likelihood use the learned process."""
@@ -87,6 +88,7 @@ def test_recipe_configs_build_with_their_samplers():
     assert vdm.abstract_params()["schedule"]["l2_kernel"].shape == (1024,)
 
 
+@pytest.mark.slow
 def test_reflow_mode_draws_resumable_pairs_and_trains_on_them(tmp_path):
     """Toy wiring: a flow, then --mode reflow: pair shards in the workdir (reused on a restart),
     training on them from the teacher's parameters."""

@@ -123,7 +123,7 @@ def _one_draw(process, oracle, x, rng, denoiser):
     )
 
 
-@pytest.mark.parametrize("name", list(SCHEDULES))
+@pytest.mark.parametrize("name", ["fixed_linear", pytest.param("learned_nonlinear", marks=pytest.mark.slow)])
 def test_bound_is_tight_with_the_exact_denoiser_and_larger_with_a_wrong_one(name):
     process = SCHEDULES[name]
     base, oracle = _base_and_oracle(process)
@@ -174,6 +174,7 @@ def _tiny_objective():
     return objective, params, level_values(images, (-1.0, 1.0))
 
 
+@pytest.mark.slow
 def test_bound_gradient_trains_the_shape_on_the_variance():
     objective, params, x = _tiny_objective()
     rng = jax.random.PRNGKey(7)
@@ -243,6 +244,7 @@ def test_log_snr_time_sampling_has_the_same_expectation_and_less_variance():
         variational_bound(jax.random.PRNGKey(1), process, oracle.denoise, x[:4], t0=1e-3, time_sampling="sobol")
 
 
+@pytest.mark.slow
 def test_ode_bound_recovers_the_entropy_of_pixel_levels():
     """Data on the 8-bit grid: three 2-pixel images with weights w (a mixture of near point
     masses). With the exact score, the ODE bound dequantised by the forward process is
