@@ -169,7 +169,7 @@ def ode_bound(
     For models of discrete data (VDM), whose density between pixel levels uniform dequantisation
     would probe. Returns ({"bpd", "ode", "reconstruction"} each (B,) in bits/dim, nfe).
     """
-    z_rng, ode_rng, recon_rng = jax.random.split(rng, 3)
+    z_rng, ode_rng = jax.random.split(rng)
     a, s = process.marginal_coefficients(jnp.full(x.shape[:1], t0))
     e = jax.random.normal(z_rng, x.shape)
     z = batch_broadcast(a, x) * x + batch_broadcast(s, x) * e

@@ -24,7 +24,7 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from score_sde.checkpoints import Checkpointer
-from score_sde.datasets import Data
+from score_sde.datasets import ArraySource, Data
 from score_sde.datasets.pipeline import BatchStream
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
@@ -94,7 +94,7 @@ def load_pairs(folder: Path, num_pairs: int, batch_size: int) -> tuple[np.ndarra
 def coupling_data(setup: Setup, noise: np.ndarray, samples: np.ndarray) -> Data:
     """Training batches of stored couplings: raw {"image": x, "noise": z, "label": 0} (model range)."""
     config = setup.config
-    source = _Pairs(len(samples))
+    source = ArraySource(samples, np.zeros(len(samples), np.int32), 0)  # the stream reads only its length
     stream = BatchStream(
         source, int(config.training.batch_size), int(config.seed), jax.process_index(), jax.process_count()
     )
@@ -107,16 +107,6 @@ def coupling_data(setup: Setup, noise: np.ndarray, samples: np.ndarray) -> Data:
         return jnp.asarray(raw["image"], jnp.float32)
 
     return Data("reflow pairs", setup.event_shape, train_batches, model_input, 0, image=True, centered=setup.centered)
-
-
-class _Pairs:
-    """The length of the stored pairs, for `BatchStream`'s epoch permutations."""
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
 
 
 def reflow(config, workdir, progress: bool = True) -> dict:
