@@ -427,3 +427,16 @@ def test_a_reference_pth_checkpoint_loads_with_its_ema_weights(tmp_path):
     ema = load_pytorch_checkpoint(path, config)
     np.testing.assert_allclose(ema["modules_3"]["kernel"], raw["modules_3"]["kernel"] - 0.01, rtol=1e-6)
     np.testing.assert_array_equal(ema["modules_0"]["W"], raw["modules_0"]["W"])
+
+
+def test_input_fourier_features_are_vdms():
+    """x with sin and cos(2^n 2 pi x) of each channel appended (VDM's Base2FourierFeatures)."""
+    from score_sde.models.ncsnpp import input_fourier_features
+
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 3, 3, 2), minval=-1.0, maxval=1.0)
+    features = np.asarray(input_fourier_features(x, (6, 7)))
+    xs = np.asarray(x, np.float64)
+    angles = np.stack([xs * 2**6 * 2 * np.pi, xs * 2**7 * 2 * np.pi], axis=-1).reshape(2, 3, 3, 4)
+    np.testing.assert_allclose(features[..., :2], xs, rtol=0)
+    np.testing.assert_allclose(features[..., 2:6], np.sin(angles), atol=2e-4)
+    np.testing.assert_allclose(features[..., 6:], np.cos(angles), atol=2e-4)
