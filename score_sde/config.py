@@ -32,6 +32,8 @@ def base_config() -> ml_collections.ConfigDict:
     training.P_std = 1.2  # log_normal time sampling: std of ln sigma~ (EDM)
     training.min_snr_gamma = 5.0  # min_snr weighting: the SNR clip gamma
     training.batch_size = 128  # global batch, split over processes and devices
+    training.fsdp = 1  # devices per parameter shard group: params, optimizer state and EMA split over them
+    training.fsdp_min_size = 16384  # with fsdp > 1: arrays with fewer elements are replicated
     training.n_iters = 1300001  # training steps
     training.n_jitted_steps = 5  # steps per device dispatch (one lax.scan)
     training.log_freq = 50  # steps between loss records in metrics.jsonl
@@ -71,6 +73,8 @@ def base_config() -> ml_collections.ConfigDict:
     model.scale_by_sigma = False  # divide the output by the noise level (the reference's VE networks)
     model.num_classes = 0  # > 0: class-conditional on the data's labels (for classifier-free guidance)
     model.dtype = "float32"  # compute dtype (bfloat16: mixed precision with float32 parameters)
+    model.remat = False  # ncsnpp: recompute residual blocks in the backward pass (less memory, ~1/3 more compute)
+    model.attention_implementation = "auto"  # ncsnpp: auto (cuDNN on GPU for bf16 when it fits), xla or cudnn
     model.nf = 128  # ncsnpp: base channels
     model.ch_mult = (1, 2, 2, 2)  # ncsnpp: channel multiplier per resolution
     model.num_res_blocks = 4  # ncsnpp: residual blocks per resolution
@@ -168,6 +172,7 @@ def base_config() -> ml_collections.ConfigDict:
     evaluate.dequantization = "uniform"
     evaluate.bpd_dataset = "test"  # bits/dim of the train or test split
     evaluate.bpd_num_repeats = 0  # dequantisation repeats per image for bits/dim (0: the reference's 5 test, 1 train)
+    evaluate.bpd_batch_repeats = False  # ode bits/dim: solve the repeats as one larger batch (fewer sequential steps)
     evaluate.num_bpd_examples = 0  # images for bits/dim (0: the whole split)
     evaluate.num_loss_examples = 0  # images for the held-out loss (0: the whole split)
     evaluate.likelihood_trace = "hutchinson"  # divergence of the likelihood ODE: hutchinson or exact

@@ -108,6 +108,7 @@ def bits_per_dim(
     dequantize: str = "uniform",
     data_range: tuple[float, float] = (0.0, 1.0),
     num_repeats: int = 1,
+    batch_repeats: bool = False,
     **likelihood_kwargs,
 ) -> tuple[Array, Array, NFE]:
     """Bits per dimension of 8-bit images under the probability-flow ODE.
@@ -123,6 +124,10 @@ def bits_per_dim(
       images: integer pixel values in [0, 255], (B, H, W, C), any integer or float dtype.
       num_repeats: dequantization draws per image (the reference uses 5 for CIFAR-10); bpd
         is averaged over them.
+      batch_repeats: solve the num_repeats draws as one batch of num_repeats * B (one adaptive
+        solve, one Hutchinson probe draw, far fewer sequential steps; better for accelerators
+        with room for the larger batch) instead of one solve after another. Same estimator:
+        the dequantization draws are the same, the probes and step sizes differ.
       likelihood_kwargs: passed to `log_likelihood` (trace, noise, rtol, atol, eps, solver).
 
     Returns:
@@ -144,12 +149,29 @@ def bits_per_dim(
     pixels = jnp.asarray(images, jnp.float32)
     dim = int(np.prod(pixels.shape[1:]))
 
+    def dequantized(dq_rng):
+        u = jax.random.uniform(dq_rng, pixels.shape) if dequantize == "uniform" else 0.5
+        return lo + (hi - lo) * (pixels + u) / 256.0
+
+    to_bpd = lambda logp: -(logp + dim * np.log(hi - lo)) / (dim * np.log(2.0)) + 8.0
+    if batch_repeats:
+        x = jax.vmap(lambda repeat: dequantized(jax.random.split(jax.random.fold_in(rng, repeat))[0]))(
+            jnp.arange(num_repeats)
+        )
+        logp, z, nfe = log_likelihood(
+            jax.random.fold_in(rng, num_repeats),
+            sde,
+            score_fn,
+            jnp.reshape(x, (-1, *pixels.shape[1:])),
+            **likelihood_kwargs,
+        )
+        bpds = jnp.reshape(to_bpd(logp), (num_repeats, -1))
+        return jnp.mean(bpds, axis=0), jnp.reshape(z, x.shape), nfe
+
     def one_repeat(repeat):
         dq_rng, ll_rng = jax.random.split(jax.random.fold_in(rng, repeat))
-        u = jax.random.uniform(dq_rng, pixels.shape) if dequantize == "uniform" else 0.5
-        x = lo + (hi - lo) * (pixels + u) / 256.0
-        logp, z, nfe = log_likelihood(ll_rng, sde, score_fn, x, **likelihood_kwargs)
-        return -(logp + dim * np.log(hi - lo)) / (dim * np.log(2.0)) + 8.0, z, nfe
+        logp, z, nfe = log_likelihood(ll_rng, sde, score_fn, dequantized(dq_rng), **likelihood_kwargs)
+        return to_bpd(logp), z, nfe
 
     # one solve in the program, run num_repeats times (an unrolled loop would compile each)
     bpds, latents, nfes = jax.lax.map(one_repeat, jnp.arange(num_repeats))

@@ -1,14 +1,18 @@
-"""Data parallelism over every device of every process: one mesh axis, "data".
+"""Data parallelism and parameter sharding over every device of every process.
 
-Parameters and optimizer state are replicated; batches are split along their batch axis.
-One code path serves one CPU, several GPUs, and multi-host TPU pods or GPU clusters.
+The mesh has two axes: "data" and "fsdp" (fully sharded data parallelism). Batches are split over
+all devices (both axes); each parameter, its optimizer state and its EMA are split along
+"fsdp" on their largest divisible axis, small arrays replicated (`fsdp_shardings`). An fsdp axis
+of size 1 is plain data parallelism with replicated parameters. One code path serves one CPU,
+several GPUs, and multi-host TPU pods or GPU clusters.
 """
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-DATA_AXIS = "data"
+DATA_AXIS, FSDP_AXIS = "data", "fsdp"
+BATCH_AXES = (DATA_AXIS, FSDP_AXIS)
 
 
 def initialize_distributed(
@@ -21,9 +25,16 @@ def initialize_distributed(
     )
 
 
-def data_mesh() -> Mesh:
-    """A 1-D mesh over all devices of all processes."""
-    return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+def data_mesh(fsdp: int = 1) -> Mesh:
+    """A (devices / fsdp, fsdp) mesh over all devices of all processes; consecutive devices
+    (those of one host first) share a parameter shard group."""
+    devices = np.asarray(jax.devices())
+    if fsdp < 1 or len(devices) % fsdp:
+        raise ValueError(
+            f"config.training.fsdp={fsdp} must divide the number of devices ({len(devices)}, over "
+            f"{jax.process_count()} process(es))"
+        )
+    return Mesh(devices.reshape(-1, fsdp), BATCH_AXES)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -31,8 +42,25 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def batch_sharded(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
-    """Splits axis `batch_axis` across the mesh, replicates the others."""
-    return NamedSharding(mesh, PartitionSpec(*([None] * batch_axis), DATA_AXIS))
+    """Splits axis `batch_axis` across all devices of the mesh, replicates the others."""
+    return NamedSharding(mesh, PartitionSpec(*([None] * batch_axis), BATCH_AXES))
+
+
+def fsdp_spec(shape: tuple[int, ...], fsdp: int, min_size: int) -> PartitionSpec:
+    """The layout of one array: split along "fsdp" on its largest axis that `fsdp` divides
+    (the first of equals), or replicated when no axis divides or it has fewer than `min_size` elements."""
+    if fsdp == 1 or int(np.prod(shape, dtype=np.int64)) < min_size:
+        return PartitionSpec()
+    for axis in sorted(range(len(shape)), key=lambda a: -shape[a]):
+        if shape[axis] % fsdp == 0:
+            return PartitionSpec(*([None] * axis), FSDP_AXIS)
+    return PartitionSpec()
+
+
+def fsdp_shardings(mesh: Mesh, tree, min_size: int):
+    """NamedShardings for every leaf of `tree` (arrays or ShapeDtypeStructs) by `fsdp_spec`."""
+    fsdp = mesh.shape[FSDP_AXIS]
+    return jax.tree.map(lambda x: NamedSharding(mesh, fsdp_spec(tuple(x.shape), fsdp, min_size)), tree)
 
 
 def to_global(local_tree, sharding: NamedSharding):

@@ -81,6 +81,7 @@ def make_train_step(
     unroll: int | bool = 1,
     state_sharding=None,
     batch_sharding=None,
+    metrics_sharding=None,
 ) -> Callable[[TrainState, object], tuple[TrainState, dict]]:
     """Returns a jitted `run(state, batches) -> (state, metrics)` doing one optimizer step per
     leading entry of `batches` (a pytree of (n_jitted_steps, B, ...) arrays) with `lax.scan`.
@@ -91,8 +92,10 @@ def make_train_step(
 
     The state and the batches are donated. `unroll` is passed to `lax.scan`: XLA:CPU runs the
     weight gradients of convolutions inside a loop about 28x slower than outside one, so
-    unroll fully on CPU. With shardings given, the state is laid out by `state_sharding` and
-    the batches by `batch_sharding` (data parallelism). metrics["loss"]: (n_jitted_steps,).
+    unroll fully on CPU. With shardings given, the state is laid out by `state_sharding` (a
+    sharding or a pytree of them), the batches by `batch_sharding` and the metrics by
+    `metrics_sharding`. metrics["loss"]: (n_jitted_steps,).
+    `run.lower(state, batches)` lowers the jitted function without running it.
     """
 
     value_and_grad = getattr(loss_fn, "value_and_grad", None) or jax.value_and_grad(loss_fn)
@@ -121,7 +124,7 @@ def make_train_step(
             run,
             donate_argnums=(0, 1),
             in_shardings=(state_sharding, batch_sharding),
-            out_shardings=(state_sharding, state_sharding),
+            out_shardings=(state_sharding, metrics_sharding),
         )
 
     def run_donating(state: TrainState, batches):
@@ -131,4 +134,5 @@ def make_train_step(
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
             return jitted(state, batches)
 
+    run_donating.lower = jitted.lower  # for inspection: HLO, cost and memory analyses
     return run_donating

@@ -31,7 +31,15 @@ def full_optimizations():
 
 # The end-to-end runner tests take 30-90 s each; started first, they overlap with the many short
 # tests on the other worker instead of running alone at the end.
-LONG_RUNNING_FILES = ("test_runner.py", "test_main.py", "test_controllable_runner.py", "test_evaluation.py")
+LONG_RUNNING_FILES = (
+    "test_runner.py",
+    "test_jobs.py",
+    "test_main.py",
+    "test_sharding.py",
+    "test_launch.py",
+    "test_controllable_runner.py",
+    "test_evaluation.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

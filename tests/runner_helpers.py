@@ -12,6 +12,17 @@ from configs import quickstart, toy2d
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# the toy run of the command-line tests, as --config overrides of configs/toy2d.py
+TOY_OVERRIDES = {
+    "model.hidden_dims": "(32,32)",
+    "training.batch_size": 64,
+    "training.n_jitted_steps": 5,
+    "training.log_freq": 5,
+    "training.snapshot_sampling": False,
+    "training.final_eval": False,
+}
+
+
 def tiny_toy_config(n_iters=40):
     config = toy2d.get_config()
     config.model.hidden_dims = (32, 32)

@@ -15,16 +15,7 @@ from score_sde.runner import compute_likelihood, evaluate, sample, train
 from score_sde.runner import setup as runner_setup
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import drop_labels
-from tests.runner_helpers import cli_args, free_port, losses, run_cli, tiny_image_config, tiny_toy_config
-
-TOY_OVERRIDES = {
-    "model.hidden_dims": "(32,32)",
-    "training.batch_size": 64,
-    "training.n_jitted_steps": 5,
-    "training.log_freq": 5,
-    "training.snapshot_sampling": False,
-    "training.final_eval": False,
-}
+from tests.runner_helpers import TOY_OVERRIDES, cli_args, free_port, losses, run_cli, tiny_image_config, tiny_toy_config
 
 
 @pytest.fixture(scope="module")

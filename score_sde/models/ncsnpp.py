@@ -72,6 +72,8 @@ class NCSNpp(nn.Module):
     num_classes: int = 0
     input_fourier_exponents: Sequence[int] = ()
     dtype: Any = jnp.float32
+    remat: bool = False
+    attention_implementation: str = "auto"
 
     @nn.compact
     def __call__(self, x: Array, time_cond: Array, train: bool = False, class_labels: Array | None = None) -> Array:
@@ -98,12 +100,18 @@ class NCSNpp(nn.Module):
         else:
             temb = None
 
+        # remat: a block's activations are recomputed in the backward pass instead of kept (`train` is static)
+        resnet_ddpm, resnet_biggan = (
+            (nn.remat(ResnetBlockDDPM, static_argnums=(3,)), nn.remat(ResnetBlockBigGAN, static_argnums=(3,)))
+            if self.remat
+            else (ResnetBlockDDPM, ResnetBlockBigGAN)
+        )
         if self.resblock_type == "ddpm":
-            block = lambda out_ch=None, **kw: ResnetBlockDDPM(
+            block = lambda out_ch=None, **kw: resnet_ddpm(
                 out_ch, self.dropout, self.skip_rescale, self.init_scale, dtype, name=name()
             )
         else:
-            block = lambda out_ch=None, up=False, down=False: ResnetBlockBigGAN(
+            block = lambda out_ch=None, up=False, down=False: resnet_biggan(
                 out_ch,
                 up,
                 down,
@@ -115,7 +123,9 @@ class NCSNpp(nn.Module):
                 dtype,
                 name=name(),
             )
-        attention = lambda: AttnBlock(self.skip_rescale, self.init_scale, dtype, name=name())
+        attention = lambda: AttnBlock(
+            self.skip_rescale, self.init_scale, dtype, self.attention_implementation, name=name()
+        )
         fir = dict(fir=self.fir, fir_kernel=tuple(self.fir_kernel), dtype=dtype)
         rescale = lambda a, b: (a + b) / np.sqrt(2.0) if self.skip_rescale else a + b
 
@@ -255,4 +265,6 @@ def ncsnpp_from_config(config) -> NCSNpp:
         num_scales=int(model.num_scales),
         num_classes=int(model.num_classes),
         dtype=jnp.dtype(model.dtype),
+        remat=bool(model.remat),
+        attention_implementation=str(model.attention_implementation),
     )

@@ -17,6 +17,7 @@ from score_sde.likelihood import TRACES
 from score_sde.losses import TIME_SAMPLINGS, WEIGHTINGS
 from score_sde.models import MODELS
 from score_sde.models.ncsnpp import COMBINE, EMBEDDINGS, PROGRESSIVE, PROGRESSIVE_INPUT, REFERENCE_FIXED, RESBLOCKS
+from score_sde.models.ncsnpp_layers import ATTENTION_IMPLEMENTATIONS
 from score_sde.parameterization import NOISE_CONDITIONS, PARAMETERIZATIONS
 from score_sde.runner.controllable import MASKS, TASKS
 from score_sde.runner.sampler_config import check_sampling_names
@@ -73,6 +74,8 @@ RULES = {
     "training.P_std": POSITIVE,
     "training.min_snr_gamma": POSITIVE,
     "training.batch_size": AT_LEAST_ONE,
+    "training.fsdp": AT_LEAST_ONE,
+    "training.fsdp_min_size": AT_LEAST_ONE,
     "training.n_iters": AT_LEAST_ONE,
     "training.n_jitted_steps": AT_LEAST_ONE,
     "training.log_freq": AT_LEAST_ONE,
@@ -103,6 +106,7 @@ RULES = {
     "model.fourier_scale": POSITIVE,
     "model.num_classes": NON_NEGATIVE,
     "model.dtype": _choice("float32", "bfloat16"),
+    "model.attention_implementation": _choice(*ATTENTION_IMPLEMENTATIONS),
     "model.nf": AT_LEAST_ONE,
     "model.ch_mult": _positive_ints,
     "model.num_res_blocks": AT_LEAST_ONE,

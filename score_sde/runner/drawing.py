@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from score_sde.datasets import get_toy_sampler
@@ -23,6 +24,25 @@ def make_sample_fn(setup: Setup, num_samples: int):
 
     build = lambda: jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
     return setup.program(("sample", num_samples), build)
+
+
+def make_indexed_sample_fn(setup: Setup, batch_size: int):
+    """sample(params, rng, indices (batch_size,)) -> (x (batch_size, *event_shape), nfe): sample i
+    drawn from fold_in(rng, i) alone (its own noise, its label `setup.sampling_labels(i)`), so it does
+    not depend on the batch it is drawn in; the batch is one vmapped solve, nfe its largest count."""
+    shape = (1, *setup.event_shape)
+
+    def one(params, rng, index):
+        labels = setup.sampling_labels(index[None])
+        x, nfe = setup.sample(jax.random.fold_in(rng, index), params, setup.sampling_score_for(params, labels), shape)
+        return x[0], nfe
+
+    def sample(params, rng, indices):
+        x, nfe = jax.vmap(one, in_axes=(None, None, 0))(params, rng, indices)
+        return x, jnp.max(nfe)
+
+    build = lambda: jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
+    return setup.program(("indexed_sample", batch_size), build)
 
 
 def sample_batches(setup: Setup, params, rng, num_samples: int, batch_size: int) -> Iterator[tuple[np.ndarray, int]]:

@@ -55,7 +55,9 @@ def sample(config, workdir, progress: bool = True) -> dict:
     """Runs config.sampling.task with checkpoint config.eval.ckpt, into <workdir>/samples/<step_k>/.
 
     "generate": config.eval.num_samples samples (samples.png, samples.npz, summary.json) and
-    their quality; "inpaint", "colorize", "interpolate": see `score_sde.runner.controllable`.
+    their quality; the processes share the batches, each finished batch kept in pieces/ so that a
+    restarted job draws only the missing ones, and sample i depends only on (config.seed, i).
+    "inpaint", "colorize", "interpolate": see `score_sde.runner.controllable`.
     """
     setup = build(config, with_data=False)
     task = check_task(config, setup.image, setup.event_shape[-1])
@@ -69,7 +71,7 @@ def sample(config, workdir, progress: bool = True) -> dict:
             write_json_atomic(folder / f"{task}.json", record)
         return record
     settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
-    record, samples = evaluate_state(setup, params, rng, settings, progress, workdir)
+    record, samples = evaluate_state(setup, params, rng, settings, progress, workdir, folder / "pieces")
     record = {"step": step, "sampler": config.sampling.method, **record}
     if jax.process_index() == 0:
         write_samples(
@@ -81,13 +83,21 @@ def sample(config, workdir, progress: bool = True) -> dict:
 
 def compute_likelihood(config, workdir, progress: bool = True) -> dict:
     """Bits/dim of config.eval.bpd_dataset under checkpoint config.eval.ckpt, saved to
-    <workdir>/likelihood/<step_k>.json."""
+    <workdir>/likelihood/<step_k>.json. The processes share the batches; each finished batch is
+    kept in <workdir>/likelihood/<step_k>/, so a restarted job computes only the missing ones."""
     setup = build(config, with_data=False)
     workdir = Path(workdir)
     params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
     record = {
         "step": step,
-        **likelihood(setup, params, jax.random.PRNGKey(int(config.seed) + 4), eval_settings(config), progress),
+        **likelihood(
+            setup,
+            params,
+            jax.random.PRNGKey(int(config.seed) + 4),
+            eval_settings(config),
+            progress,
+            workdir / "likelihood" / label,
+        ),
     }
     if jax.process_index() == 0:
         write_json_atomic(workdir / "likelihood" / f"{label}.json", record)
@@ -96,7 +106,9 @@ def compute_likelihood(config, workdir, progress: bool = True) -> dict:
 
 def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     """The reference's evaluation loop: for each snapshot k in [eval.begin_ckpt, eval.end_ckpt]
-    (end -1: up to the newest), the enabled figures, appended to <workdir>/eval_metrics.jsonl."""
+    (end -1: up to the newest), the enabled figures, appended to <workdir>/eval_metrics.jsonl.
+    Finished batches of bits/dim and samples are kept in <workdir>/eval/<step_k>/pieces/: a
+    restarted evaluation computes only the missing ones."""
     setup = build(config, with_data=bool(config.eval.enable_loss))
     workdir = Path(workdir)
     checkpointer = Checkpointer(workdir)
@@ -120,6 +132,7 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
             settings,
             progress,
             workdir,
+            workdir / "eval" / f"step_{step}" / "pieces",
         )
         record = {"ckpt": step // freq, **record}
         summaries.scalars(step, record)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from score_sde._types import Array
 from score_sde.datasets import Data, get_data, is_toy
@@ -14,7 +15,7 @@ from score_sde.datasets.pipeline import check_batch_split
 from score_sde.guidance import classifier_free_guided_score
 from score_sde.losses import LossSettings, get_loss_fn
 from score_sde.models import NetApply, get_model
-from score_sde.parallel import batch_sharded, data_mesh, replicated
+from score_sde.parallel import BATCH_AXES, FSDP_AXIS, batch_sharded, data_mesh, fsdp_shardings, replicated, to_host
 from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, Parameterization, get_parameterization
 from score_sde.runner.config_check import check_config
 from score_sde.runner.sampler_config import get_sampler
@@ -167,22 +168,31 @@ class Setup:
             parameterization = dataclasses.replace(parameterization, continuous=True)
         return NetworkScore(self.net_apply, self.network_params(params), self.process(params), parameterization, labels)
 
-    def sampling_score_fn(self, params, batch_size: int):
-        """The score to sample with: unconditional, or for a class-conditional network the
-        classifier-free guided score (weight sampling.guidance_scale) of sampling.class_label
-        (-1: classes 0, 1, ... in turn along the batch). Sampling the probability-flow ODE
-        (sampling.method="ode") takes the `flow` score."""
-        flow = self.config.sampling.method == "ode"
+    def sampling_labels(self, indices: Array) -> Array | None:
+        """The class labels of samples `indices` (B,) of a class-conditional network:
+        sampling.class_label, or for -1 classes 0, 1, ... in turn (index mod num_classes); None if unconditional."""
         if not self.num_classes:
+            return None
+        label = int(self.config.sampling.class_label)
+        return indices % self.num_classes if label < 0 else jnp.full(indices.shape, label)
+
+    def sampling_score_fn(self, params, batch_size: int):
+        """The score to sample a batch of `batch_size` with: unconditional, or for a class-conditional
+        network the classifier-free guided score (weight sampling.guidance_scale) of the labels of
+        `sampling_labels(arange(batch_size))`. Sampling the probability-flow ODE
+        (sampling.method="ode") takes the `flow` score."""
+        return self.sampling_score_for(params, self.sampling_labels(jnp.arange(batch_size)))
+
+    def sampling_score_for(self, params, labels: Array | None):
+        """`sampling_score_fn` for given labels (B,) (None: unconditional network)."""
+        flow = self.config.sampling.method == "ode"
+        if labels is None:
             return self.score_fn(params, flow=flow)
-        sampling = self.config.sampling
-        label = int(sampling.class_label)
-        labels = jnp.arange(batch_size) % self.num_classes if label < 0 else jnp.full((batch_size,), label)
         return classifier_free_guided_score(
             ConditionalNetworkScore(self.score_fn(params, flow=flow)),
             labels,
             self.num_classes,
-            float(sampling.guidance_scale),
+            float(self.config.sampling.guidance_scale),
         )
 
     def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:
@@ -196,33 +206,58 @@ class Setup:
         return get_loss_fn(self.sde, self.parameterization, self.net_apply, self.loss, train=train)
 
     def init_state(self, params=None) -> TrainState:
-        """A fresh training state from config.seed (or starting from `params`), replicated over the mesh."""
+        """A fresh training state from config.seed (or starting from `params`), laid out by `state_sharding`."""
 
         def init(rng, given):
             init_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
             params = self._init_params({"params": init_rng, "dropout": dropout_rng}) if given is None else given
             return create_train_state(params, self.optimizer, state_rng)
 
-        return jax.jit(init, out_shardings=self.replicated)(jax.random.PRNGKey(int(self.config.seed)), params)
+        return jax.jit(init, out_shardings=self.state_sharding())(jax.random.PRNGKey(int(self.config.seed)), params)
 
     def abstract_params(self):
         """Shapes and dtypes of the network's parameters, without computing them."""
         return jax.eval_shape(lambda rng: self._init_params({"params": rng, "dropout": rng}), jax.random.PRNGKey(0))
 
-    def abstract_state(self):
-        """Shapes, dtypes and shardings of the training state, without computing it."""
-
+    def _abstract_state_shapes(self):
         def init(rng):
             return create_train_state(self._init_params({"params": rng, "dropout": rng}), self.optimizer, rng)
 
-        abstract = jax.eval_shape(init, jax.random.PRNGKey(0))
-        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.replicated), abstract)
+        return jax.eval_shape(init, jax.random.PRNGKey(0))
+
+    def state_sharding(self):
+        """The training state's layout: parameters, optimizer state and EMA split along the mesh's
+        fsdp axis (config.training.fsdp; arrays under config.training.fsdp_min_size elements replicated)."""
+        return fsdp_shardings(self.mesh, self._abstract_state_shapes(), int(self.config.training.fsdp_min_size))
+
+    def abstract_state(self):
+        """Shapes, dtypes and shardings of the training state, without computing it (checkpoints
+        restore onto it: a checkpoint written on another mesh is laid out for this one)."""
+        return jax.tree.map(
+            lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+            self._abstract_state_shapes(),
+            self.state_sharding(),
+        )
 
     def _init_params(self, rngs):
         shape = (1, *self.event_shape)
         labels = {"class_labels": jnp.full((1,), self.num_classes)} if self.num_classes else {}
         network = self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
         return {"network": network, "schedule": self.sde.params} if self.learned_schedule else network
+
+    def on_local_devices(self) -> "Setup":
+        """This setup over this process's devices alone, parameters replicated on them: for jobs
+        whose processes work independently (`score_sde.runner.pieces`). Programs are its own."""
+        if jax.process_count() == 1 and self.mesh.shape[FSDP_AXIS] == 1:
+            return self
+        mesh = Mesh(np.asarray(jax.local_devices()).reshape(-1, 1), BATCH_AXES)
+        return dataclasses.replace(self, mesh=mesh, programs={})
+
+    def put_params(self, params):
+        """`params` (laid out on any mesh) replicated over this setup's mesh."""
+        if jax.process_count() == 1:
+            return jax.device_put(params, self.replicated)
+        return jax.device_put(to_host(params), self.replicated)  # global arrays: gathered first
 
     @property
     def replicated(self):
@@ -274,7 +309,13 @@ def build(
             "concern 8-bit images; for 2-D data the likelihood is the exact NLL by the ODE ('ode', 'uniform')"
         )
     check_batch_split(int(config.training.batch_size), process_count, jax.device_count(), "config.training.batch_size")
+    if int(config.eval.batch_size) % jax.local_device_count():
+        raise ValueError(
+            f"config.eval.batch_size={config.eval.batch_size} must be divisible by the number of this process's "
+            f"devices ({jax.local_device_count()}): each process computes whole batches of the evaluation jobs"
+        )
     if with_data:
         data = data or get_data(config, process_index, process_count)
         check_class_conditioning(config, data)
-    return Setup(config, sde, parameterization, model, loss, optimizer, sampler, data_mesh(), event_shape(config), data)
+    mesh = data_mesh(int(config.training.fsdp))
+    return Setup(config, sde, parameterization, model, loss, optimizer, sampler, mesh, event_shape(config), data)

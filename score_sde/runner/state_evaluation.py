@@ -2,19 +2,20 @@
 and sample quality. Used by the eval, sample and likelihood modes and at the end of training."""
 
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from score_sde.datasets import get_image_source, get_toy_sampler
 from score_sde.datasets.pipeline import eval_batches
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.parallel import to_global, to_host
-from score_sde.runner.drawing import sample_batches
-from score_sde.runner.sample_quality import ImageQuality, image_quality
+from score_sde.runner.drawing import make_indexed_sample_fn
+from score_sde.runner.pieces import PieceStore, run_pieces
+from score_sde.runner.sample_quality import image_quality
 from score_sde.runner.setup import Setup
 from score_sde.variational_bound import level_values, ode_bound, variational_bound
 
@@ -31,6 +32,7 @@ EVAL_FIELDS = (
     "enable_sampling",
     "bpd_dataset",
     "bpd_num_repeats",
+    "bpd_batch_repeats",
     "num_bpd_examples",
     "num_loss_examples",
     "likelihood_trace",
@@ -91,10 +93,11 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
     return float(jnp.mean(jnp.stack(losses)))
 
 
-def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> dict:
+def likelihood(setup: Setup, params, rng, settings, progress: bool = False, folder=None) -> dict:
     """Image data: bits/dim over config.eval.bpd_dataset with the probability-flow ODE
     (config.eval.likelihood "ode", dequantised by config.eval.dequantization) or the variational
-    bound ("elbo"), with their parts.
+    bound ("elbo"), with their parts. Batch k of the split is a piece (`score_sde.runner.pieces`)
+    computed by one process with fold_in(rng, k), kept in `folder` when one is given.
     2-D data: negative log-likelihood in nats of fresh samples (probability-flow ODE, exact trace)."""
     if not setup.image:
         x = get_toy_sampler(setup.config)(
@@ -109,22 +112,28 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
         values = np.asarray(nll(params, rng, x))
         return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
 
-    bpd_fn = _bound_program(setup, settings) if settings["likelihood"] == "elbo" else _ode_program(setup, settings)
-    sharding = setup.batch_sharding()
+    local = setup.on_local_devices()
+    params = local.put_params(params)
+    bpd_fn = _bound_program(local, settings) if settings["likelihood"] == "elbo" else _ode_program(local, settings)
+    sharding = local.batch_sharding()
     source = _image_split(setup, settings["bpd_dataset"])
-    batches = list(_local_batches(setup, source, settings["batch_size"], settings["num_bpd_examples"]))
-    if not batches:
+    batch_size = settings["batch_size"]
+    total = len(source) if settings["num_bpd_examples"] <= 0 else min(settings["num_bpd_examples"], len(source))
+    if total < batch_size:
         raise ValueError(
-            f"the {settings['bpd_dataset']} split has fewer than config.eval.batch_size="
-            f"{settings['batch_size']} examples"
+            f"the {settings['bpd_dataset']} split has fewer than config.eval.batch_size={batch_size} examples"
         )
-    values, nfe = {}, 0
-    for i, raw in enumerate(tqdm(batches, desc="bits/dim", unit="batch", disable=not progress)):
-        parts, nfe = bpd_fn(params, jax.random.fold_in(rng, i), to_global(raw["image"], sharding))
-        for name, value in parts.items():
-            values.setdefault(name, []).append(to_host(value))
-    values = {name: np.concatenate(parts) for name, parts in values.items()}
-    bpd = values.pop("bpd")
+
+    def compute(k):
+        indices = np.arange(k * batch_size, (k + 1) * batch_size)
+        images = source.get(indices)[0]
+        parts, nfe = bpd_fn(params, jax.random.fold_in(rng, k), to_global(images, sharding))
+        return indices, {**to_host(parts), "nfe": np.full(batch_size, int(nfe))}
+
+    job = {name: settings[name] for name in LIKELIHOOD_FIELDS} | {"rng": _key_list(rng)}
+    values, summary = run_pieces(_store(folder, job), total // batch_size, compute, progress, "bits/dim")
+    values.pop("indices")
+    bpd, nfe = values.pop("bpd"), values.pop("nfe")
     record = {
         "bpd": float(bpd.mean()),
         "bpd_stderr": float(bpd.std() / np.sqrt(len(bpd))),
@@ -134,14 +143,44 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False) -> d
     record.update({f"bpd_{name}": float(value.mean()) for name, value in values.items()})
     if settings["likelihood"] == "ode":
         record["bpd_dequantization"] = settings["dequantization"]
-        record["bpd_nfe_last_batch"] = int(nfe)
+        record["bpd_nfe_mean"] = float(nfe.mean())
+    record.update({f"bpd_{name}": value for name, value in summary.items() if name != "time_s"})
     return record
+
+
+# the settings a piece of the bits/dim job depends on (besides its key and index)
+LIKELIHOOD_FIELDS = (
+    "likelihood",
+    "dequantization",
+    "batch_size",
+    "bpd_dataset",
+    "bpd_num_repeats",
+    "bpd_batch_repeats",
+    "likelihood_trace",
+    "likelihood_rtol",
+    "likelihood_atol",
+)
+
+
+def _key_list(rng) -> list[int]:
+    return np.asarray(jax.random.key_data(rng)).ravel().tolist()
+
+
+def _store(folder, settings: dict) -> PieceStore | None:
+    return None if folder is None else PieceStore(Path(folder), settings)
 
 
 def _ode_program(setup: Setup, settings):
     """bpd(params, rng, images) -> ({"bpd": (B,), ...}, nfe) with the probability-flow ODE,
     dequantised uniformly (the reference) or by the forward process (`ode_bound`)."""
-    keys = ("bpd_num_repeats", "likelihood_trace", "likelihood_rtol", "likelihood_atol", "dequantization")
+    keys = (
+        "bpd_num_repeats",
+        "bpd_batch_repeats",
+        "likelihood_trace",
+        "likelihood_rtol",
+        "likelihood_atol",
+        "dequantization",
+    )
     solve = dict(trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])
 
     def bpd(params, rng, images):
@@ -158,6 +197,7 @@ def _ode_program(setup: Setup, settings):
             pixel_levels(images),
             data_range=setup.data_range,
             num_repeats=settings["bpd_num_repeats"],
+            batch_repeats=bool(settings["bpd_batch_repeats"]),
             **solve,
         )
         return {"bpd": values}, nfe
@@ -206,43 +246,60 @@ def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bo
 
 
 def draw_and_score(
-    setup: Setup, params, rng, settings, progress: bool = False, workdir=None
+    setup: Setup, params, rng, settings, progress: bool = False, workdir=None, folder=None
 ) -> tuple[dict, np.ndarray]:
-    """Draws settings["num_samples"] samples in batches and scores them. Image samples are scored
-    batch by batch as they arrive and kept as uint8 pixels only; 2-D samples are scored at the end."""
+    """Draws settings["num_samples"] samples and scores them. Sample i comes from (rng, i) alone
+    (`make_indexed_sample_fn`); batch k of config.eval.batch_size samples is a piece
+    (`score_sde.runner.pieces`) computed by one process, kept in `folder` when one is given.
+    Image samples are kept as uint8 pixels. `workdir` caches FID's reference statistics."""
     num_samples, batch_size = settings["num_samples"], settings["batch_size"]
-    start = time.time()
-    quality = ImageQuality(setup.config, workdir, num_samples, progress) if setup.image else None
-    parts, nfe = [], 0
-    batches = sample_batches(setup, params, rng, num_samples, batch_size)
-    for x, batch_nfe in tqdm(
-        batches, total=-(-num_samples // batch_size), desc="sampling", disable=not progress, leave=False
-    ):
-        nfe = batch_nfe
-        if quality is not None:
-            x = setup.to_uint8(x)
-            quality.add(x)
-        parts.append(x)
-    samples = np.concatenate(parts)
-    record = {"sample_nfe": nfe, "sample_time_s": time.time() - start, "num_samples": len(samples)}
-    record.update(quality.result() if quality is not None else sample_quality(setup, samples))
+    local = setup.on_local_devices()
+    params = local.put_params(params)
+    sample = make_indexed_sample_fn(local, batch_size)
+
+    def compute(k):
+        indices = np.arange(k * batch_size, (k + 1) * batch_size)
+        x, nfe = sample(params, rng, jnp.asarray(indices))
+        x = to_host(x)
+        values = {"images": setup.to_uint8(x)} if setup.image else {"samples": x}
+        return indices, {**values, "nfe": np.full(batch_size, int(nfe))}
+
+    job = {"batch_size": batch_size, "rng": _key_list(rng), "sampler": sampler_settings(setup.config)}
+    count = -(-num_samples // batch_size)
+    values, summary = run_pieces(_store(folder, job), count, compute, progress, "sampling")
+    samples = values["images" if setup.image else "samples"][:num_samples]
+    record = {
+        "sample_nfe": int(values["nfe"].max()),
+        "sample_time_s": summary["time_s"],
+        "num_samples": len(samples),
+        **{f"sample_{name}": value for name, value in summary.items() if name != "time_s"},
+    }
+    quality = image_quality(setup.config, workdir, samples, progress) if setup.image else sample_quality(setup, samples)
+    record.update(quality)
     return record, samples
 
 
+def sampler_settings(config) -> dict:
+    """The settings a drawn sample depends on besides its key: config.sampling and the model."""
+    return {"sampling": config.sampling.to_dict(), "model": config.model.to_dict(), "sde": str(config.training.sde)}
+
+
 def evaluate_state(
-    setup: Setup, params, rng, settings, progress: bool = False, workdir=None
+    setup: Setup, params, rng, settings, progress: bool = False, workdir=None, folder=None
 ) -> tuple[dict, np.ndarray | None]:
     """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
-    (uint8 pixels for image data); `workdir` caches the reference statistics of FID."""
+    (uint8 pixels for image data); `workdir` caches the reference statistics of FID, `folder`
+    keeps the finished pieces of the bits/dim and sampling jobs (in likelihood/ and samples/)."""
     loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
     record, samples = {}, None
+    within = lambda name: None if folder is None else Path(folder) / name
     if settings["enable_loss"]:
         record["eval_loss"] = eval_loss(setup, params, loss_rng, settings)
     if settings["enable_bpd"]:
         start = time.time()
-        record.update(likelihood(setup, params, bpd_rng, settings, progress))
+        record.update(likelihood(setup, params, bpd_rng, settings, progress, within("likelihood")))
         record["likelihood_time_s"] = time.time() - start
     if settings["enable_sampling"]:
-        sampled, samples = draw_and_score(setup, params, sample_rng, settings, progress, workdir)
+        sampled, samples = draw_and_score(setup, params, sample_rng, settings, progress, workdir, within("samples"))
         record.update(sampled)
     return record, samples

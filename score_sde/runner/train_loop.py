@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from score_sde.checkpoints import Checkpointer
@@ -67,8 +68,9 @@ def make_run_steps(setup: Setup):
             int(setup.config.training.batch_size),
         ),
         unroll=unroll,
-        state_sharding=setup.replicated,
+        state_sharding=setup.state_sharding(),
         batch_sharding=raw_sharding,
+        metrics_sharding=setup.replicated,
     )
     return run, raw_sharding
 
@@ -89,7 +91,8 @@ def _first_bad_step(step_losses: list[tuple[int, jax.Array]]) -> tuple[int, floa
 
 
 class _StopRequest:
-    """Turns SIGTERM (a preemption notice) into a request to checkpoint and stop at the next dispatch."""
+    """Turns SIGTERM (a preemption notice) into a request to checkpoint and stop at the next
+    dispatch boundary, agreed between processes."""
 
     def __init__(self):
         self.requested = False
@@ -104,6 +107,13 @@ class _StopRequest:
 
     def _request(self, signum, frame):
         self.requested = True
+
+    def agreed(self) -> bool:
+        """Whether any process was asked to stop; every process gets the same answer, so all of
+        them checkpoint the same step and stop together (one small all-gather per dispatch)."""
+        if jax.process_count() == 1:
+            return self.requested
+        return bool(np.max(multihost_utils.process_allgather(np.int32(self.requested))))
 
     def __exit__(self, *exc):
         if self.previous is not None:
@@ -154,7 +164,8 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
             pending.append((first, metrics["loss"]))
             bar.update(count)
             snapshot = crossed(training.snapshot_freq, step, count) or step == n_iters
-            preempt = crossed(training.snapshot_freq_for_preemption, step, count) or stop.requested
+            stopping = stop.agreed()  # read once: the checkpoint and the stop below follow the same answer
+            preempt = crossed(training.snapshot_freq_for_preemption, step, count) or stopping
             if crossed(training.log_freq, step, count) or snapshot or preempt:
                 bad = _first_bad_step(pending)
                 if bad is not None:
@@ -191,7 +202,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
                         samples,
                         title=f"step {step}, {config.sampling.method} sampler, nfe {nfe}",
                     )
-            if stop.requested:
+            if stopping:
                 logger.warning("SIGTERM received: checkpointed step %d, stopping", step)
                 break
     bar.close()
@@ -205,6 +216,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
             {**settings, "enable_sampling": True},
             progress=progress and is_main,
             workdir=workdir,
+            folder=workdir / "samples" / "final" / "pieces",
         )
         record = {"eval": True, **record}
         summaries.scalars(step, record)
