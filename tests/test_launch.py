@@ -3,13 +3,16 @@
 import errno
 import os
 import random
+import re
+import signal
 import socket
+import time
 
 import numpy as np
 import pytest
 
 from score_sde.checkpoints import Checkpointer
-from tests.runner_helpers import TOY_OVERRIDES, cli_args, losses, run_cli
+from tests.runner_helpers import TOY_OVERRIDES, cli_args, free_port, losses, run_cli
 
 # Variables by which JAX (jax/_src/clusters/*.py) detects a cluster or takes its coordinates; none
 # may leak into the test processes from the environment that runs the tests. Open MPI's
@@ -90,3 +93,39 @@ def test_two_slurm_tasks_with_only_multihost_train_together_like_one_process(tmp
     assert Checkpointer(workdir).all_steps() == [10, 20]
     # float32 round-off: the two-process run sums the loss over two shards in another order
     np.testing.assert_allclose(np.array(losses(workdir)), np.array(losses(tmp_path / "one")), rtol=2e-5)
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_processes_checkpoints_the_same_step_on_both_and_stops_them(tmp_path):
+    overrides = cli_args(
+        {
+            **TOY_OVERRIDES,
+            "training.n_iters": 100000,
+            "training.n_jitted_steps": 1,
+            "training.log_freq": 10,
+            "training.snapshot_freq": 100000,
+            "training.snapshot_freq_for_preemption": 50000,
+        }
+    )
+    port, workdir = free_port(), tmp_path / "two"
+    processes = [
+        run_cli(
+            "configs/toy2d.py",
+            workdir,
+            *overrides,
+            f"--coordinator_address=127.0.0.1:{port}",
+            "--num_processes=2",
+            f"--process_id={i}",
+            wait=False,
+        )
+        for i in range(2)
+    ]
+    deadline = time.time() + 240
+    while time.time() < deadline and not ((workdir / "metrics.jsonl").exists() and len(losses(workdir)) >= 5):
+        time.sleep(0.1)
+    processes[1].send_signal(signal.SIGTERM)  # process 0 is not told
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outputs]
+    stops = [re.findall(r"SIGTERM received: checkpointed step (\d+)", err) for _, err in outputs]
+    assert stops[0] == stops[1] and len(stops[0]) == 1
+    assert Checkpointer(workdir).all_steps() == [int(stops[0][0])]

@@ -136,6 +136,7 @@ def test_sigkill_at_any_moment_then_resume_reproduces_the_uninterrupted_losses(t
     np.testing.assert_array_equal(losses(interrupted), losses(tmp_path / "whole"))
 
 
+@pytest.mark.slow  # the default run has both: test_sharding (4 devices), test_launch (2 processes)
 def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
     overrides = cli_args(
         {
