@@ -57,7 +57,7 @@ def _tiny_setup(dtype: str):
     return build(config)
 
 
-def test_bfloat16_trains_with_bf16_convolutions_and_matmuls_and_float32_state():
+def test_bfloat16_trains_with_bf16_convolutions_and_matmuls_and_matches_float32():
     setup = _tiny_setup("bfloat16")
     state = setup.init_state()
     run, sharding = make_run_steps(setup)
@@ -75,16 +75,13 @@ def test_bfloat16_trains_with_bf16_convolutions_and_matmuls_and_float32_state():
     kept = jax.tree.leaves((state.params, state.opt_state, state.ema_params))
     assert all(leaf.dtype == jnp.float32 for leaf in kept if jnp.issubdtype(leaf.dtype, jnp.floating))
 
-
-def test_bfloat16_loss_matches_float32_on_a_fixed_batch():
+    # the loss on a fixed batch, with the same float32 parameters, against float32 compute
+    raw = jax.tree.map(lambda b: b[0], setup.data.train_batches(0, 1))
+    x = setup.data.model_input(jax.random.PRNGKey(0), raw, False)
     losses = {}
-    for dtype in ("float32", "bfloat16"):
-        setup = _tiny_setup(dtype)
-        params = setup.init_state().params  # the same float32 parameters for both
-        loss_fn = jax.jit(setup.loss_fn(train=False))
-        raw = jax.tree.map(lambda b: b[0], setup.data.train_batches(0, 1))
-        x = setup.data.model_input(jax.random.PRNGKey(0), raw, False)
-        losses[dtype] = np.array([loss_fn(params, jax.random.PRNGKey(i), x, raw["label"]) for i in range(8)])
+    for dtype, run_setup in (("bfloat16", setup), ("float32", _tiny_setup("float32"))):
+        loss_fn = jax.jit(run_setup.loss_fn(train=False))
+        losses[dtype] = np.array([loss_fn(state.params, jax.random.PRNGKey(i), x, raw["label"]) for i in range(8)])
     relative = np.abs(losses["bfloat16"] / losses["float32"] - 1.0)
     # bf16 rounds each operand to 2^-9 relative; the loss, a mean over the batch of squared errors
     # through ~10 layers, carries a few such roundings (measured at most 3.4e-3): 5 units allowed

@@ -66,6 +66,7 @@ def test_inpainting_without_the_corrector_is_biased():
     assert np.mean(unknown < 0) > 0.15 > np.mean(exact < 0)  # mass left in the other component: 24% vs 6%
 
 
+@pytest.mark.slow  # the runner's colorization is in the default run (test_controllable_runner)
 def test_colorization_keeps_the_gray_level_and_samples_the_conditional_colour():
     """1x1 colour images whose law is a mixture in the decoupled (gray, chroma) basis: the
     channel mean is the given gray, and the chroma follows the exact conditional."""

@@ -108,9 +108,7 @@ def test_a_killed_job_resumes_from_its_finished_pieces(trained, expected):
     finished = len(list(pieces.glob("*/piece_*.npz")))
     assert 2 <= finished < 8
 
-    restarted = run_cli(str(trained / "job_config.py"), killed, "--mode=eval")
-    assert restarted.returncode == 0, restarted.stderr[-2000:]
-    [record] = _json_result(restarted.stdout)
+    [record] = evaluate(job_config(), killed, progress=False)  # restarted
     assert record["bpd_pieces_reused"] == finished and record["bpd_pieces_computed"] == 8 - finished
     _assert_same_figures(record, expected)
 

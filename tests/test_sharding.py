@@ -23,8 +23,8 @@ def test_fsdp_splits_the_largest_divisible_axis_and_replicates_small_arrays():
     assert fsdp_spec((4096,), 1, 1024) == PartitionSpec()  # no fsdp axis
 
 
-# Runs on 4 CPU devices: the same toy training on the (data, fsdp) meshes 4x1, 2x2 and 1x4, and a
-# run whose first half is checkpointed on 1x4 and resumed on 4x1. Prints JSON.
+# Runs on 4 CPU devices: the same toy training on the (data, fsdp) meshes 2x2 and 1x4, and a run
+# whose first half is checkpointed on 1x4 and resumed on 4x1 (plain data parallelism). Prints JSON.
 FOUR_DEVICE_RUNS = """
 import json, sys
 import jax
@@ -39,7 +39,7 @@ def config(fsdp, n_iters=20):
     return c
 
 tmp, out = sys.argv[1], {"devices": jax.device_count()}
-for fsdp in (1, 2, 4):
+for fsdp in (2, 4):
     shardings = jax.tree.leaves(build(config(fsdp), with_data=False).state_sharding())
     out[f"sharded_arrays_{fsdp}"] = sum(s.spec != PartitionSpec() for s in shardings)
     train(config(fsdp), f"{tmp}/mesh_{fsdp}", progress=False)
@@ -62,8 +62,8 @@ def test_two_by_two_and_one_by_four_meshes_give_the_losses_of_one_device_and_che
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.splitlines()[-1])
     assert out["devices"] == 4
-    assert out["sharded_arrays_1"] == 0 and out["sharded_arrays_2"] > 10 and out["sharded_arrays_4"] > 10
-    for fsdp in (1, 2, 4):
+    assert out["sharded_arrays_2"] > 10 and out["sharded_arrays_4"] > 10
+    for fsdp in (2, 4):
         np.testing.assert_allclose(np.array(out[f"losses_{fsdp}"]), expected, rtol=2e-5)
     np.testing.assert_allclose(np.array(out["losses_moved"]), expected, rtol=2e-5)
 
