@@ -83,6 +83,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import median_time
 from benchmarks.train_benchmark import load_config, random_images
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.ode_solvers import ODE_SOLVERS
@@ -155,19 +156,6 @@ def peak_flops(device_kind: str, dtype: str) -> tuple[int | None, str]:
                 return None, f"{row} publishes no {column} peak"
             return round(tflops * 1e12), f"{row}, {column} (dense)"
     return None, "unknown device kind"
-
-
-def timed(fn, repeats: int) -> tuple[float, float, object]:
-    """(median seconds of `repeats` calls after a warm-up call, warm-up seconds, last result)."""
-    start = time.perf_counter()
-    result = jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), first, result
 
 
 def _flops(compiled) -> float | None:
@@ -244,7 +232,7 @@ def measure_network(setup: Setup, params, batch: int, repeats: int) -> dict:
     x = setup.sde.prior_sampling(rng, (batch, *setup.event_shape))
     t = jnp.full((batch,), 0.5 * setup.sde.T)
     evaluate = jax.jit(lambda params, x, t: setup.score_fn(params)(x, t))
-    seconds, first, _ = timed(lambda: evaluate(params, x, t), repeats)
+    seconds, first, _ = median_time(lambda: evaluate(params, x, t), repeats)
     return {"ms_per_eval": 1e3 * seconds, "images_per_s": batch / seconds, "compile_s": first}
 
 
@@ -272,7 +260,7 @@ def measure_pc(setup: Setup, params, batch: int, repeats: int, steps: int, sampl
         return pc_scan(loop_rng, process, setup.score_fn(params), x, predictor, corrector, snr, n_steps_each, eps)[0]
 
     sample = jax.jit(sample)
-    seconds, first, _ = timed(lambda: sample(params, jax.random.PRNGKey(2)), repeats)
+    seconds, first, _ = median_time(lambda: sample(params, jax.random.PRNGKey(2)), repeats)
     nfe = steps * nfe_per_step
     return {
         "predictor": settings["predictor"],
@@ -307,7 +295,7 @@ def measure_likelihood(setup: Setup, params, batch: int, repeats: int, given: di
         return bits_per_dim(rng, setup.process(params), score, images, data_range=setup.data_range, **solve)
 
     program = jax.jit(bpd)
-    seconds, first, (_, _, nfe) = timed(lambda: program(params, jax.random.PRNGKey(4), images), repeats)
+    seconds, first, (_, _, nfe) = median_time(lambda: program(params, jax.random.PRNGKey(4), images), repeats)
     nfe = int(nfe)
     return {
         **solve,

@@ -9,13 +9,12 @@ on whatever device JAX sees. `--deep` uses 8 residual blocks per resolution.
 import argparse
 import importlib
 import json
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from benchmarks.timing import median_time
 from score_sde.models import get_model
 
 
@@ -25,18 +24,6 @@ def cifar10_config(model: str, deep: bool, dtype: str) -> ml_collections.ConfigD
     config = importlib.import_module(f"configs.{name}_continuous").get_config()
     config.model.dtype = dtype
     return config
-
-
-def _median(fn, repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), first
 
 
 def main() -> None:
@@ -56,8 +43,8 @@ def main() -> None:
     forward = jax.jit(lambda p, x, c: model.apply({"params": p}, x, c))
     loss = lambda p, x, c, k: jnp.mean(model.apply({"params": p}, x, c, train=True, rngs={"dropout": k}) ** 2)
     gradient = jax.jit(jax.grad(loss))
-    forward_s, forward_first = _median(lambda: forward(params, x, cond), args.repeats)
-    grad_s, grad_first = _median(lambda: gradient(params, x, cond, rng), args.repeats)
+    forward_s, forward_first, _ = median_time(lambda: forward(params, x, cond), args.repeats)
+    grad_s, grad_first, _ = median_time(lambda: gradient(params, x, cond, rng), args.repeats)
     print(
         json.dumps(
             {

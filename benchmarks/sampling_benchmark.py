@@ -11,31 +11,17 @@ median of `--repeats` runs after one compile run, on whatever device JAX sees.
 import argparse
 import importlib.util
 import json
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
+from benchmarks.timing import median_time
 from score_sde.likelihood import log_likelihood
 from score_sde.models import NetApply, get_model
 from score_sde.oracle import example_mixture
 from score_sde.parameterization import NetworkScore, get_parameterization
 from score_sde.sampling import sample_ode, sample_pc, sample_sde
 from score_sde.sde import SDES
-
-
-def _median_time(fn, repeats: int) -> tuple[float, object, float]:
-    """(median seconds, last result, first-call seconds incl. compilation) of fn()."""
-    start = time.perf_counter()
-    result = jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result, first
 
 
 def _score_fn(args, sde):
@@ -71,7 +57,7 @@ def main() -> None:
     x = sde.prior_sampling(rng, shape)
     t = jnp.full((args.batch,), 0.5)
     score_jit = jax.jit(lambda x, t: score_fn(x, t))
-    eval_s, _, _ = _median_time(lambda: score_jit(x, t), max(args.repeats, 20))
+    eval_s, _, _ = median_time(lambda: score_jit(x, t), max(args.repeats, 20))
 
     results = {
         "device": str(jax.devices()[0]),
@@ -87,7 +73,7 @@ def main() -> None:
         "log_likelihood_hutchinson": lambda: log_likelihood(rng, sde, score_fn, sde.prior_sampling(rng, shape) * 0.1),
     }
     for name, run in runs.items():
-        seconds, result, first = _median_time(run, args.repeats)
+        seconds, first, result = median_time(run, args.repeats)
         nfe = int(result[-1])
         results[name] = {
             "seconds": seconds,

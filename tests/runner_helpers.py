@@ -78,6 +78,24 @@ def run_cli(config_path: str, workdir, *extra: str, env: dict | None = None, tim
     return subprocess.run(command, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def run_cli_processes(config_path: str, workdir, *extra: str, count: int = 2) -> list:
+    """Starts `count` processes of one run joined over localhost (explicit coordinator flags);
+    returns the Popen objects without waiting."""
+    port = free_port()
+    return [
+        run_cli(
+            config_path,
+            workdir,
+            *extra,
+            f"--coordinator_address=127.0.0.1:{port}",
+            f"--num_processes={count}",
+            f"--process_id={i}",
+            wait=False,
+        )
+        for i in range(count)
+    ]
+
+
 def losses(workdir) -> list[tuple[int, float]]:
     lines = (Path(workdir) / "metrics.jsonl").read_text().splitlines()
     return [(r["step"], r["loss"]) for r in map(json.loads, lines) if "loss" in r]

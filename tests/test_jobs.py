@@ -14,7 +14,7 @@ from score_sde.runner import evaluate, train
 from score_sde.runner.drawing import make_indexed_sample_fn
 from score_sde.runner.pieces import PieceStore, run_pieces
 from score_sde.runner.setup import build
-from tests.runner_helpers import free_port, run_cli, tiny_toy_config
+from tests.runner_helpers import run_cli, run_cli_processes, tiny_toy_config
 
 # the config file the command-line jobs read: the tiny image run, bits/dim in 8 batches of 4, 4 of samples
 CONFIG_FILE = """
@@ -73,19 +73,8 @@ def _json_result(stdout: str):
 
 
 def test_two_processes_give_the_bits_per_dim_and_samples_of_one(trained, expected):
-    two, port = _copy_run(trained, "two"), free_port()
-    processes = [
-        run_cli(
-            str(trained / "job_config.py"),
-            two,
-            "--mode=eval",
-            f"--coordinator_address=127.0.0.1:{port}",
-            "--num_processes=2",
-            f"--process_id={i}",
-            wait=False,
-        )
-        for i in range(2)
-    ]
+    two = _copy_run(trained, "two")
+    processes = run_cli_processes(str(trained / "job_config.py"), two, "--mode=eval")
     outputs = [p.communicate(timeout=300) for p in processes]
     assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outputs]
     [record] = _json_result(outputs[0][0])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from score_sde.checkpoints import Checkpointer
-from tests.runner_helpers import TOY_OVERRIDES, cli_args, free_port, losses, run_cli
+from tests.runner_helpers import TOY_OVERRIDES, cli_args, losses, run_cli, run_cli_processes
 
 # Variables by which JAX (jax/_src/clusters/*.py) detects a cluster or takes its coordinates; none
 # may leak into the test processes from the environment that runs the tests. Open MPI's
@@ -107,19 +107,8 @@ def test_sigterm_to_one_of_two_processes_checkpoints_the_same_step_on_both_and_s
             "training.snapshot_freq_for_preemption": 50000,
         }
     )
-    port, workdir = free_port(), tmp_path / "two"
-    processes = [
-        run_cli(
-            "configs/toy2d.py",
-            workdir,
-            *overrides,
-            f"--coordinator_address=127.0.0.1:{port}",
-            "--num_processes=2",
-            f"--process_id={i}",
-            wait=False,
-        )
-        for i in range(2)
-    ]
+    workdir = tmp_path / "two"
+    processes = run_cli_processes("configs/toy2d.py", workdir, *overrides)
     deadline = time.time() + 240
     while time.time() < deadline and not ((workdir / "metrics.jsonl").exists() and len(losses(workdir)) >= 5):
         time.sleep(0.1)

@@ -15,7 +15,15 @@ from score_sde.runner import compute_likelihood, evaluate, sample, train
 from score_sde.runner import setup as runner_setup
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import drop_labels
-from tests.runner_helpers import TOY_OVERRIDES, cli_args, free_port, losses, run_cli, tiny_image_config, tiny_toy_config
+from tests.runner_helpers import (
+    TOY_OVERRIDES,
+    cli_args,
+    losses,
+    run_cli,
+    run_cli_processes,
+    tiny_image_config,
+    tiny_toy_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -156,19 +164,8 @@ def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
     expected = np.array(losses(tmp_path / "one"))
     np.testing.assert_allclose(np.array(losses(tmp_path / "four")), expected, rtol=2e-5)
 
-    port, workdir = free_port(), tmp_path / "two"
-    processes = [
-        run_cli(
-            "configs/toy2d.py",
-            workdir,
-            *overrides,
-            f"--coordinator_address=127.0.0.1:{port}",
-            "--num_processes=2",
-            f"--process_id={i}",
-            wait=False,
-        )
-        for i in range(2)
-    ]
+    workdir = tmp_path / "two"
+    processes = run_cli_processes("configs/toy2d.py", workdir, *overrides)
     outputs = [p.communicate(timeout=300) for p in processes]
     assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outputs]
     assert "JAX sees 2 device(s) over 2 process(es)" in outputs[0][1]
