@@ -220,10 +220,13 @@ class Setup:
         return jax.eval_shape(lambda rng: self._init_params({"params": rng, "dropout": rng}), jax.random.PRNGKey(0))
 
     def _abstract_state_shapes(self):
+        """Shapes and dtypes of the training state, traced once per run (start-up asks for them
+        several times: restore, initialisation, the train step's shardings)."""
+
         def init(rng):
             return create_train_state(self._init_params({"params": rng, "dropout": rng}), self.optimizer, rng)
 
-        return jax.eval_shape(init, jax.random.PRNGKey(0))
+        return self.program("abstract_state_shapes", lambda: jax.eval_shape(init, jax.random.PRNGKey(0)))
 
     def state_sharding(self):
         """The training state's layout: parameters, optimizer state and EMA split along the mesh's
