@@ -53,7 +53,7 @@ def oracle_problem(sde_name: str, samples: int):
 def checkpoint_problem(config_path: str, workdir: str, samples: int):
     """The same for the newest checkpoint of a run: its EMA score and the run's quality figure."""
     from benchmarks.train_benchmark import load_config
-    from score_sde.runner.modes import load_params
+    from score_sde.runner.restore import load_params
     from score_sde.runner.setup import build
     from score_sde.runner.state_evaluation import sample_quality
 

@@ -30,7 +30,7 @@ from benchmarks.train_benchmark import load_config
 from score_sde.evaluation.straightness import straightness
 from score_sde.files import write_json_atomic
 from score_sde.plotting import figure_png
-from score_sde.runner.modes import load_params
+from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.state_evaluation import eval_settings, likelihood, sample_quality
 from score_sde.sampling import sample_dpm_solver, sample_heun, sample_ode

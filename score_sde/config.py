@@ -46,7 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
     training.label_dropout = 0.1  # class-conditional models: probability of the null label (classifier-free guidance)
 
     config.model = model = ml_collections.ConfigDict()
-    model.name = "ncsnpp"  # the network: ncsnpp (NCSN++ / DDPM++), mlp (low-dimensional data)
+    model.name = "ncsnpp"  # the network: ncsnpp (NCSN++ / DDPM++), mlp (low-dimensional data), autoencoder
     model.parameterization = "auto"  # reference_noise, reference_score, eps, x0, v, velocity, edm; auto: the process's
     model.noise_condition = (
         "auto"  # what non-reference parameterisations feed: log_sigma, sigma, time; auto: by embedding
@@ -95,6 +95,13 @@ def base_config() -> ml_collections.ConfigDict:
     model.conv_size = 3  # ncsnpp: convolution size (3)
     model.hidden_dims = (256, 256, 256)  # mlp: widths of the residual blocks
     model.embedding_dim = 64  # mlp: size of the noise-level embedding
+    model.ae_channels = 128  # autoencoder: base channels
+    model.ae_channel_mult = (1, 2, 4)  # autoencoder: channel multiplier per level; downsampling 2^(levels - 1)
+    model.ae_num_res_blocks = 2  # autoencoder: residual blocks per level
+    model.ae_latent_channels = 4  # autoencoder: channels of the latent
+    model.ae_attention = True  # autoencoder: self-attention at the lowest resolution
+    model.ae_num_groups = 32  # autoencoder: GroupNorm groups
+    model.ae_kl_weight = 1e-6  # autoencoder: weight of KL(q(z | x) || N(0, I)) against the reconstruction NLL
 
     config.data = data = ml_collections.ConfigDict()
     # digits, folder, eight_gaussians, checkerboard, two_moons, CIFAR10, SVHN, CELEBA, LSUN, MNIST, FASHION_MNIST,
@@ -112,9 +119,12 @@ def base_config() -> ml_collections.ConfigDict:
     data.category = "bedroom"  # LSUN category
     data.train_split = ""  # tfds split for training ("": the dataset's usual one)
     data.eval_split = ""  # tfds split for evaluation ("": the dataset's usual one)
+    data.latents_of = ""  # a latent score model: the workdir of its autoencoder ("": model the data itself)
+    data.latents_ckpt = -1  # that autoencoder's snapshot number (-1: its newest checkpoint)
+    data.latent_scale = 0.0  # latents are multiplied by this (0: 1 / std of the encoded training data, stored)
 
     config.sampling = sampling = ml_collections.ConfigDict()
-    sampling.method = "pc"  # pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++)
+    sampling.method = "pc"  # pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++), student (distilled)
     sampling.predictor = "reverse_diffusion"  # pc: euler_maruyama, reverse_diffusion, ancestral_sampling, none
     sampling.corrector = "langevin"  # pc: langevin, ald, none
     sampling.snr = 0.16  # pc: the corrector's signal-to-noise ratio
@@ -189,6 +199,21 @@ def base_config() -> ml_collections.ConfigDict:
     reflow.teacher = ""  # --mode reflow: workdir of the trained flow whose ODE draws the (noise, sample) pairs
     reflow.num_pairs = 10000  # --mode reflow: pairs to draw and train on
     reflow.init_from_teacher = True  # --mode reflow: start from the teacher's EMA parameters (Liu et al.)
+
+    config.distill = distill = ml_collections.ConfigDict()
+    distill.method = ""  # --mode distill: progressive (Salimans & Ho 2022) or consistency (Song et al. 2023)
+    distill.teacher = ""  # --mode distill: workdir of the trained teacher
+    distill.teacher_ckpt = -1  # the teacher's snapshot number (-1: its newest checkpoint)
+    distill.teacher_steps = 64  # progressive: DDIM steps of the teacher in the first round
+    distill.final_steps = 1  # progressive: steps of the last round's student (rounds halve teacher_steps down to it)
+    distill.weighting = "truncated_snr"  # progressive: truncated_snr (max(SNR, 1)) or snr_plus_one
+    distill.num_points = 18  # consistency: points N of the teacher's ODE grid (fixed schedule)
+    distill.points_schedule = "fixed"  # consistency: fixed (N, target_decay) or adaptive (N(k), mu(k) of the paper)
+    distill.s0 = 2  # consistency, adaptive: initial N
+    distill.s1 = 150  # consistency, adaptive: final N - 1
+    distill.target_decay = 0.95  # consistency: the target network's EMA decay mu (adaptive: mu0)
+    distill.rho = 7.0  # consistency: the Karras grid's exponent
+    distill.metric = "l2"  # consistency: distance between student and target outputs: l2 or l1
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "Adam"  # Adam (with decoupled weight decay when weight_decay > 0)

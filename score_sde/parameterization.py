@@ -378,4 +378,6 @@ def get_parameterization(config, process: SDE) -> Parameterization:
         condition = "sigma" if str(model.embedding_type) == "fourier" else "log_sigma"
     if cls is EDMPreconditioning:
         return cls(sigma_data=float(model.sigma_data), noise_condition=condition)
+    if hasattr(cls, "from_config"):  # parameterisations with settings of their own (a consistency student's)
+        return cls.from_config(config, condition)
     return cls(noise_condition=condition)

@@ -88,7 +88,9 @@ def make_train_step(
 
     `ema_rate` is the EMA's decay, or a function of the step giving it (`ema_decay`). A
     `loss_fn` with a `value_and_grad` attribute (same signature, returning (loss, grads)) is
-    differentiated by it instead of `jax.value_and_grad` (the VDM bound's schedule gradient).
+    differentiated by it instead of `jax.value_and_grad` (the VDM bound's schedule gradient); one
+    with a true `needs_step` attribute is also given the step, `loss_fn(params, rng, batch, step=k)`
+    (objectives with a schedule over training).
 
     The state and the batches are donated. `unroll` is passed to `lax.scan`: XLA:CPU runs the
     weight gradients of convolutions inside a loop about 28x slower than outside one, so
@@ -100,10 +102,11 @@ def make_train_step(
 
     value_and_grad = getattr(loss_fn, "value_and_grad", None) or jax.value_and_grad(loss_fn)
     decay_at = ema_rate if callable(ema_rate) else (lambda step: ema_rate)
+    needs_step = getattr(loss_fn, "needs_step", False)
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
-        loss, grads = value_and_grad(state.params, rng, batch)
+        loss, grads = value_and_grad(state.params, rng, batch, **({"step": state.step} if needs_step else {}))
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         decay = decay_at(state.step)

@@ -13,8 +13,8 @@ from configs.flow import digits as flow_digits
 from configs.vdm import digits as vdm_digits
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.evaluation.straightness import straightness
-from score_sde.runner.modes import load_params
 from score_sde.runner.reflow import PAIRS_FOLDER, reflow
+from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.state_evaluation import eval_settings, likelihood
 from score_sde.runner.train_loop import train

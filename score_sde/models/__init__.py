@@ -1,4 +1,5 @@
-"""Score networks and the registry that builds them from a config (`config.model.name`)."""
+"""Score networks, the autoencoder of latent models, and the registry that builds them from a
+config (`config.model.name`)."""
 
 import dataclasses
 from collections.abc import Callable
@@ -7,6 +8,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from score_sde._types import Array
+from score_sde.models.autoencoder import Autoencoder
+from score_sde.models.autoencoder import from_config as autoencoder_from_config
 from score_sde.models.mlp import MLPScoreNet
 from score_sde.models.ncsnpp import NCSNpp, ncsnpp_from_config
 from score_sde.registry import Registry
@@ -34,6 +37,11 @@ def _mlp(config) -> nn.Module:
 MODELS.register("ncsnpp")(ncsnpp_from_config)
 
 
+@MODELS.register("autoencoder")
+def _autoencoder(config) -> nn.Module:
+    return autoencoder_from_config(config.model, int(config.data.num_channels))
+
+
 def get_model(config) -> nn.Module:
     """The Flax module named by `config.model.name`, built from `config.model.*`."""
     return MODELS.get(config.model.name, "config.model.name")(config)
@@ -57,4 +65,4 @@ class NetApply:
         return self.model.apply({"params": params}, x, time_cond, train=True, rngs={"dropout": dropout_rng}, **extra)
 
 
-__all__ = ["MODELS", "MLPScoreNet", "NCSNpp", "NetApply", "get_model"]
+__all__ = ["MODELS", "Autoencoder", "MLPScoreNet", "NCSNpp", "NetApply", "get_model"]

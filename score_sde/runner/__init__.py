@@ -1,5 +1,6 @@
 """The experiment runner behind `python -m experiments.main`: one function per --mode."""
 
+from score_sde.runner.distill import distill
 from score_sde.runner.modes import check, compute_likelihood, evaluate, fid_stats, sample
 from score_sde.runner.reflow import reflow
 from score_sde.runner.setup import Setup, build
@@ -12,6 +13,7 @@ MODES = {
     "likelihood": compute_likelihood,
     "fid_stats": fid_stats,
     "reflow": reflow,
+    "distill": distill,
     "check": check,
 }
 
@@ -25,5 +27,6 @@ __all__ = [
     "compute_likelihood",
     "fid_stats",
     "reflow",
+    "distill",
     "check",
 ]

@@ -1,9 +1,5 @@
 """The check, sample, likelihood, eval and fid_stats modes: check a config, or load checkpoints
-from a workdir and evaluate them.
-
-Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
-k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
-"""
+from a workdir and evaluate them (checkpoint numbers: `score_sde.runner.restore`)."""
 
 import logging
 from pathlib import Path
@@ -16,39 +12,13 @@ from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.drawing import write_samples
+from score_sde.runner.restore import load_params
 from score_sde.runner.sample_quality import compute_reference_statistics, reference_statistics_path
-from score_sde.runner.setup import Setup, build, parameter_count
+from score_sde.runner.setup import build, parameter_count
 from score_sde.runner.state_evaluation import eval_settings, evaluate_state, likelihood
 from score_sde.summaries import Summaries
 
 logger = logging.getLogger(__name__)
-
-
-def _checkpoint_step(checkpointer: Checkpointer, config, number: int) -> int:
-    steps = checkpointer.all_steps()
-    if not steps:
-        raise FileNotFoundError(
-            f"no checkpoints in {checkpointer.snapshots.directory.parent}: train first (--mode train)"
-        )
-    if number == -1:
-        return steps[-1]
-    step = number * int(config.training.snapshot_freq)
-    if step not in steps:
-        snapshots = [s // int(config.training.snapshot_freq) for s in checkpointer.snapshot_steps()]
-        raise FileNotFoundError(
-            f"config.eval.ckpt={number}: no checkpoint of step {step}; snapshot numbers "
-            f"available: {snapshots} (or -1 for the newest)"
-        )
-    return step
-
-
-def load_params(setup: Setup, workdir: Path, number: int):
-    """(EMA parameters, step, label) of checkpoint `number` of `workdir` (-1: the newest)."""
-    checkpointer = Checkpointer(workdir)
-    step = _checkpoint_step(checkpointer, setup.config, number)
-    state = checkpointer.restore(step, setup.abstract_state())
-    checkpointer.close()
-    return state.ema_params, step, f"step_{step}"
 
 
 def sample(config, workdir, progress: bool = True) -> dict:
@@ -61,6 +31,11 @@ def sample(config, workdir, progress: bool = True) -> dict:
     """
     setup = build(config, with_data=False)
     task = check_task(config, setup.image, setup.event_shape[-1])
+    if setup.latent is not None and task != "generate":
+        raise ValueError(
+            f"config.sampling.task={task!r} steers pixels, and a latent model (config.data.latents_of) draws "
+            "latents: only 'generate' is available"
+        )
     workdir = Path(workdir)
     params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
     folder = workdir / "samples" / label

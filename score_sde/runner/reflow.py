@@ -28,7 +28,7 @@ from score_sde.datasets import ArraySource, Data
 from score_sde.datasets.pipeline import BatchStream
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
-from score_sde.runner.modes import load_params
+from score_sde.runner.restore import load_params
 from score_sde.runner.sampler_config import ode_settings
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
@@ -119,6 +119,8 @@ def reflow(config, workdir, progress: bool = True) -> dict:
         raise ValueError("--mode reflow: a learned schedule (config.training.sde='learned_vp') cannot be reflowed")
     if not bool(config.training.continuous):
         raise ValueError("--mode reflow trains with the continuous loss: set config.training.continuous=True")
+    if setup.latent is not None or setup.student:
+        raise ValueError("--mode reflow straightens a flow on the data: not a latent model or a distilled student")
     if setup.num_classes:
         raise ValueError(
             f"--mode reflow draws unconditional pairs: config.model.num_classes={setup.num_classes} must be 0"

@@ -1,5 +1,7 @@
 """The sampler described by `config.sampling`, its names checked before anything is traced."""
 
+from score_sde.conversions import denoiser_of
+from score_sde.distillation import sample_consistency, sample_few_step
 from score_sde.ode_solvers import ODE_SOLVERS
 from score_sde.sampling import (
     CORRECTORS,
@@ -12,9 +14,9 @@ from score_sde.sampling import (
     sample_pc,
     sample_sde,
 )
-from score_sde.sde import SCHEDULES, SDE
+from score_sde.sde import SCHEDULES, SDE, get_timesteps
 
-SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver")
+SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver", "student")
 
 
 def check_sampling_names(sampling) -> None:
@@ -73,8 +75,10 @@ def get_sampler(config, sde: SDE):
       "ode": ode_solver, rtol, atol, ode_num_steps (0: adaptive), ode_denoise_step;
       "sde": sde_solver, num_steps (0: the process's N);
       "ddim": num_steps, eta, schedule; "heun" (EDM): num_steps, schedule, rho, S_churn, S_min,
-      S_max, S_noise; "dpm_solver" (DPM-Solver++): num_steps, order, schedule.
-    All read eps (smallest time) and noise_removal (the final denoising step); schedule "auto"
+      S_max, S_noise; "dpm_solver" (DPM-Solver++): num_steps, order, schedule;
+      "student": a distilled student (config.distill.method) in num_steps evaluations (0: a progressive
+      student's own config.distill.final_steps, a consistency student's 1), `student_sampler`.
+    All but "student" read eps (smallest time) and noise_removal (the final denoising step); schedule "auto"
     is the sampler's own default.
     """
     sampling = config.sampling
@@ -95,6 +99,8 @@ def get_sampler(config, sde: SDE):
     if method == "ddim":
         settings = dict(num_steps=num_steps or 50, eta=float(sampling.eta), eps=eps, denoise=denoise, **schedule)
         return lambda rng, score_fn, shape: sample_ddim(rng, sde, score_fn, shape, **settings)
+    if method == "student":
+        return student_sampler(config.distill, sde, num_steps, eps)
     if method == "heun":
         if num_steps == 1:
             raise ValueError("config.sampling.num_steps=1: heun needs at least 2 noise levels (0: EDM's 18)")
@@ -112,3 +118,27 @@ def get_sampler(config, sde: SDE):
         return lambda rng, score_fn, shape: sample_heun(rng, sde, score_fn, shape, **settings)
     settings = dict(num_steps=num_steps or 20, order=int(sampling.order), eps=eps, denoise=denoise, **schedule)
     return lambda rng, score_fn, shape: sample_dpm_solver(rng, sde, score_fn, shape, **settings)
+
+
+def student_sampler(distill, sde: SDE, num_steps: int | None, eps: float):
+    """sample(rng, score_fn, shape) -> (x, nfe) of a distilled student, in num_steps evaluations of its
+    denoiser (the student's output): a progressive-distillation student by its deterministic DDIM steps
+    on the time-uniform grid it was trained on (`sample_few_step`), a consistency student by
+    multistep consistency sampling at the first num_steps times of the Karras grid from T
+    (`sample_consistency`; one step: f(x_T, T))."""
+    if distill.method == "progressive":
+        steps = num_steps or int(distill.final_steps)
+        return lambda rng, score_fn, shape: sample_few_step(rng, sde, denoiser_of(sde, score_fn), shape, steps, eps)
+    if distill.method == "consistency":
+        steps = num_steps or 1
+        rho = float(distill.rho)
+
+        def sample(rng, score_fn, shape):
+            times = get_timesteps(sde, steps, eps, "karras", rho)[:-1]
+            return sample_consistency(rng, sde, denoiser_of(sde, score_fn), shape, times, eps)
+
+        return sample
+    raise ValueError(
+        "config.sampling.method='student' samples a distilled student: set config.distill.method to 'progressive' "
+        "or 'consistency' (the method that trained it)"
+    )

@@ -15,10 +15,13 @@ from score_sde.datasets.pipeline import check_batch_split
 from score_sde.guidance import classifier_free_guided_score
 from score_sde.losses import LossSettings, get_loss_fn
 from score_sde.models import NetApply, get_model
+from score_sde.models.autoencoder import autoencoder_loss
 from score_sde.parallel import BATCH_AXES, FSDP_AXIS, batch_sharded, data_mesh, fsdp_shardings, replicated, to_host
 from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, Parameterization, get_parameterization
 from score_sde.runner.config_check import check_config
+from score_sde.runner.latent import LatentSpace, latent_data, load_latent_space
 from score_sde.runner.sampler_config import get_sampler
+from score_sde.runner.students import student_optimizer, student_params
 from score_sde.sde import SDE, LearnedVPPath, get_sde
 from score_sde.train_step import TrainState, create_train_state, make_optimizer
 from score_sde.variational_bound import BoundObjective
@@ -103,6 +106,7 @@ class Setup:
     mesh: object
     event_shape: tuple[int, ...]
     data: Data | None = None
+    latent: LatentSpace | None = None  # a latent score model's autoencoder (config.data.latents_of)
     # jitted programs built once per run: evaluation at every snapshot reuses them
     programs: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -115,6 +119,22 @@ class Setup:
     @property
     def image(self) -> bool:
         return len(self.event_shape) == 3
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The shape of one drawn sample: the decoded image of a latent model, else `event_shape`."""
+        return self.event_shape if self.latent is None else self.latent.image_shape
+
+    @property
+    def autoencoder(self) -> bool:
+        """Whether the run trains an autoencoder (config.model.name="autoencoder") instead of a score model."""
+        return self.config.model.name == "autoencoder"
+
+    @property
+    def student(self) -> str:
+        """The distillation method of a student run (config.distill.method), "" for other runs:
+        then params = {"student", "teacher"} (and "target" for consistency distillation)."""
+        return str(self.config.distill.method)
 
     @property
     def centered(self) -> bool:
@@ -143,7 +163,9 @@ class Setup:
         return self.sde.with_params(params["schedule"]) if self.learned_schedule else self.sde
 
     def network_params(self, params):
-        """The network's part of `params`."""
+        """The network's part of `params` (a student's own network)."""
+        if self.student:
+            return params["student"]
         return params["network"] if self.learned_schedule else params
 
     @property
@@ -151,8 +173,10 @@ class Setup:
         return (-1.0, 1.0) if self.centered else (0.0, 1.0)
 
     def sample(self, rng, params, score_fn, shape):
-        """config.sampling's sampler on the process of `params` -> (x, nfe)."""
-        return get_sampler(self.config, self.process(params))(rng, score_fn, shape)
+        """config.sampling's sampler on the process of `params` -> (x, nfe); a latent model's
+        samples of latent `shape` are decoded to images."""
+        x, nfe = get_sampler(self.config, self.process(params))(rng, score_fn, shape)
+        return (x if self.latent is None else self.latent.decode(x)), nfe
 
     def score_fn(self, params, labels: Array | None = None, flow: bool = False) -> NetworkScore:
         """The score of the network with `params` (evaluation mode), a pytree; a class-conditional
@@ -197,7 +221,12 @@ class Setup:
 
     def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:
         """loss(params, rng, x, labels=None) for model-range inputs x, as configured in config.training;
-        on a learned schedule, VDM's bound in bits/dim (`BoundObjective`, with its own gradient)."""
+        on a learned schedule, VDM's bound in bits/dim (`BoundObjective`, with its own gradient); for
+        an autoencoder its negative ELBO per dimension (`autoencoder_loss`). Students train on
+        `score_sde.runner.students.student_objective` instead."""
+        if self.autoencoder:
+            kl_weight = float(self.config.model.ae_kl_weight)
+            return lambda params, rng, x, labels=None: autoencoder_loss(self.model, params, rng, x, kl_weight, train)[0]
         if self.learned_schedule:
             data_range = self.data_range if self.image else None
             return BoundObjective(
@@ -244,8 +273,12 @@ class Setup:
 
     def _init_params(self, rngs):
         shape = (1, *self.event_shape)
+        if self.autoencoder:
+            return self.model.init(rngs, jnp.zeros(shape), rngs["params"])["params"]
         labels = {"class_labels": jnp.full((1,), self.num_classes)} if self.num_classes else {}
         network = self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
+        if self.student:
+            return student_params(self.student, network, network)
         return {"network": network, "schedule": self.sde.params} if self.learned_schedule else network
 
     def on_local_devices(self) -> "Setup":
@@ -290,11 +323,14 @@ def build(
     check_dispatch_boundaries(config.training)
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
+    latent = load_latent_space(config, build) if str(config.data.latents_of) else None
     sde = get_sde(config)
     parameterization = get_parameterization(config, sde)
-    model = get_model(config)
+    model = get_model(config if latent is None else latent_network_config(config, latent))
     loss = loss_settings(config, sde, parameterization)
     optimizer = make_optimizer(config.optim)
+    if config.distill.method:
+        optimizer = student_optimizer(optimizer, config.distill, int(config.training.n_iters))
     sampler = get_sampler(config, sde)
     if not 0.0 < float(config.sampling.eps) < sde.T:
         raise ValueError(
@@ -320,5 +356,25 @@ def build(
     if with_data:
         data = data or get_data(config, process_index, process_count)
         check_class_conditioning(config, data)
+        data = data if latent is None else latent_data(data, latent)
     mesh = data_mesh(int(config.training.fsdp))
-    return Setup(config, sde, parameterization, model, loss, optimizer, sampler, mesh, event_shape(config), data)
+    shape = event_shape(config) if latent is None else latent.latent_shape
+    return Setup(config, sde, parameterization, model, loss, optimizer, sampler, mesh, shape, data, latent)
+
+
+def latent_network_config(config, latent: LatentSpace):
+    """`config` with config.data describing the latents, which the score network is built for:
+    their size and channels, and centred (the network takes them as they are)."""
+    if is_toy(config) or config.model.name == "autoencoder":
+        raise ValueError(
+            "config.data.latents_of: a latent score model needs image data and a score network "
+            f"(config.model.name={config.model.name!r}, config.data.dataset={config.data.dataset!r})"
+        )
+    size, _, channels = latent.latent_shape
+    network_config = config.copy_and_resolve_references()
+    network_config.data.image_size, network_config.data.num_channels, network_config.data.centered = (
+        size,
+        channels,
+        True,
+    )
+    return network_config

@@ -11,8 +11,10 @@ import numpy as np
 from score_sde.datasets import get_image_source, get_toy_sampler
 from score_sde.datasets.pipeline import eval_batches
 from score_sde.evaluation.mmd import mmd_squared
+from score_sde.latent_bound import latent_bits_per_dim, latent_bound
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.parallel import to_global, to_host
+from score_sde.runner.autoencoding import evaluate_autoencoder
 from score_sde.runner.drawing import make_indexed_sample_fn
 from score_sde.runner.pieces import PieceStore, run_pieces
 from score_sde.runner.sample_quality import image_quality
@@ -114,7 +116,10 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
 
     local = setup.on_local_devices()
     params = local.put_params(params)
-    bpd_fn = _bound_program(local, settings) if settings["likelihood"] == "elbo" else _ode_program(local, settings)
+    if setup.latent is not None:
+        bpd_fn = _latent_program(local, settings)
+    else:
+        bpd_fn = _bound_program(local, settings) if settings["likelihood"] == "elbo" else _ode_program(local, settings)
     sharding = local.batch_sharding()
     source = _image_split(setup, settings["bpd_dataset"])
     batch_size = settings["batch_size"]
@@ -138,10 +143,10 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
         "bpd": float(bpd.mean()),
         "bpd_stderr": float(bpd.std() / np.sqrt(len(bpd))),
         "bpd_examples": len(bpd),
-        "bpd_method": settings["likelihood"],
+        "bpd_method": "lsgm_bound" if setup.latent is not None else settings["likelihood"],
     }
     record.update({f"bpd_{name}": float(value.mean()) for name, value in values.items()})
-    if settings["likelihood"] == "ode":
+    if settings["likelihood"] == "ode" or setup.latent is not None:
         record["bpd_dequantization"] = settings["dequantization"]
         record["bpd_nfe_mean"] = float(nfe.mean())
     record.update({f"bpd_{name}": value for name, value in summary.items() if name != "time_s"})
@@ -224,6 +229,46 @@ def _bound_program(setup: Setup, settings):
     return setup.program(("elbo", repeats), lambda: jax.jit(bound))
 
 
+def _latent_program(setup: Setup, settings):
+    """bpd(params, rng, images) -> (LSGM's bound and its parts in bits/dim (B,) each, nfe) of a latent
+    model: each of bpd_num_repeats draws dequantises the pixels uniformly (the reference's) and
+    takes one posterior draw z ~ q(z | x); the latent's NLL comes from the probability-flow ODE."""
+    latent, lo_hi = setup.latent, setup.data_range
+    repeats = int(settings["bpd_num_repeats"])
+    solve = dict(trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])
+    if settings["dequantization"] != "uniform":
+        raise ValueError(
+            f"config.eval.dequantization={settings['dequantization']!r}: the bound of a latent model "
+            "dequantises uniformly ('uniform')"
+        )
+
+    def bound(params, rng, images):
+        process, score = setup.process(params), setup.score_fn(params, flow=True)
+        pixels = pixel_levels(images).astype(jnp.float32)
+        dim = int(np.prod(pixels.shape[1:]))
+
+        def encode(x):
+            posterior = latent.posterior(x)
+            return posterior.mean, posterior.log_variance
+
+        def latent_logp(key, u):
+            logp, _, nfe = log_likelihood(key, process, score, u, **solve)
+            return logp, nfe
+
+        def one(key):
+            dequantize_key, bound_key = jax.random.split(key)
+            x = lo_hi[0] + (lo_hi[1] - lo_hi[0]) * (pixels + jax.random.uniform(dequantize_key, pixels.shape)) / 256.0
+            parts = latent_bound(bound_key, encode, latent.decoder_nll, latent_logp, x, scale=latent.scale)
+            nfe = parts.pop("nfe")
+            return latent_bits_per_dim(parts, dim, lo_hi), nfe
+
+        parts, nfes = jax.lax.map(one, jax.random.split(rng, repeats))
+        return jax.tree.map(lambda v: jnp.mean(v, axis=0), parts), jnp.sum(nfes)
+
+    keys = ("bpd_num_repeats", "likelihood_trace", "likelihood_rtol", "likelihood_atol")
+    return setup.program(("latent_bpd", tuple(settings[k] for k in keys)), lambda: jax.jit(bound))
+
+
 def pixel_levels(images: jax.Array) -> jax.Array:
     """Images as pixel levels in [0, 255]: uint8 as they are, float images in [0, 1] (the
     reference's float-resized CelebA and LSUN) times 255, not rounded, as the reference."""
@@ -289,7 +334,10 @@ def evaluate_state(
 ) -> tuple[dict, np.ndarray | None]:
     """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
     (uint8 pixels for image data); `workdir` caches the reference statistics of FID, `folder`
-    keeps the finished pieces of the bits/dim and sampling jobs (in likelihood/ and samples/)."""
+    keeps the finished pieces of the bits/dim and sampling jobs (in likelihood/ and samples/).
+    An autoencoder gets its reconstruction figures (and image/reconstruction pairs for samples)."""
+    if setup.autoencoder:
+        return evaluate_autoencoder(setup, params, rng, settings)
     loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
     record, samples = {}, None
     within = lambda name: None if folder is None else Path(folder) / name

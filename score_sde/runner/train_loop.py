@@ -15,6 +15,7 @@ from score_sde.checkpoints import Checkpointer
 from score_sde.datasets.pipeline import prefetch
 from score_sde.files import write_json_atomic
 from score_sde.parallel import to_global
+from score_sde.runner.autoencoding import reconstructions
 from score_sde.runner.drawing import draw_samples, write_samples
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state
@@ -24,9 +25,10 @@ from score_sde.train_step import ema_decay, make_train_step
 logger = logging.getLogger(__name__)
 
 
-def make_run_steps(setup: Setup):
-    """run(state, raw_batches) -> (state, {"loss": (n,)}): loss on model input made on device."""
-    data, loss_fn = setup.data, setup.loss_fn(train=True)
+def make_run_steps(setup: Setup, objective=None):
+    """run(state, raw_batches) -> (state, {"loss": (n,)}): loss on model input made on device;
+    the loss is `objective` (same signature as `setup.loss_fn`) when given, else the run's own."""
+    data, loss_fn = setup.data, objective or setup.loss_fn(train=True)
     x_sharding = setup.batch_sharding()
 
     num_classes, label_dropout = setup.num_classes, float(setup.config.training.label_dropout)
@@ -39,10 +41,14 @@ def make_run_steps(setup: Setup):
         noise = raw.get("noise") if isinstance(raw, dict) else None
         return x, labels, noise
 
-    def loss_on_raw(params, rng, raw):
+    def loss_on_raw(params, rng, raw, **step):
         input_rng, loss_rng = jax.random.split(rng)
         x, labels, noise = model_inputs(input_rng, raw)
-        return loss_fn(params, loss_rng, x, labels) if noise is None else loss_fn(params, loss_rng, x, labels, noise)
+        if noise is None:
+            return loss_fn(params, loss_rng, x, labels, **step)
+        return loss_fn(params, loss_rng, x, labels, noise, **step)
+
+    loss_on_raw.needs_step = getattr(loss_fn, "needs_step", False)
 
     if hasattr(loss_fn, "value_and_grad"):  # an objective with its own gradient (VDM's bound)
 
@@ -120,11 +126,12 @@ class _StopRequest:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def train(config, workdir: str | Path, progress: bool = True, data=None, initial_params=None) -> dict:
+def train(config, workdir: str | Path, progress: bool = True, data=None, initial_params=None, objective=None) -> dict:
     """Trains (resuming from the newest usable checkpoint in `workdir`) to config.training.n_iters.
 
     `data` replaces config.data's training batches (reflow's couplings); `initial_params` start a
-    fresh run instead of config.seed's initialisation. Returns the last logged record; with
+    fresh run instead of config.seed's initialisation; `objective(setup)` gives the loss to train
+    on instead of the run's own (a student's). Returns the last logged record; with
     config.training.final_eval, the final evaluation.
     """
     setup = build(config, data=data)
@@ -143,7 +150,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
         logger.info("resuming from the checkpoint of step %d in %s", step, workdir)
     summaries.truncate_after(step)
 
-    run_steps, raw_sharding = make_run_steps(setup)
+    run_steps, raw_sharding = make_run_steps(setup, None if objective is None else objective(setup))
     settings = eval_settings(config)
     eval_rng, snapshot_rng = jax.random.split(jax.random.PRNGKey(int(config.seed) + 1))
     n_iters, n_jitted = int(training.n_iters), int(training.n_jitted_steps)
@@ -193,15 +200,14 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
             if snapshot or preempt:
                 checkpointer.save(step, state, snapshot=snapshot)
             if snapshot and training.snapshot_sampling:
-                n = int(training.snapshot_num_samples)
-                samples, nfe = draw_samples(setup, state.ema_params, jax.random.fold_in(snapshot_rng, step), n, n)
+                n, snapshot_key = int(training.snapshot_num_samples), jax.random.fold_in(snapshot_rng, step)
+                if setup.autoencoder:
+                    samples, title = reconstructions(setup, state.ema_params, snapshot_key, n // 2), None
+                else:
+                    samples, nfe = draw_samples(setup, state.ema_params, snapshot_key, n, n)
+                    title = f"step {step}, {config.sampling.method} sampler, nfe {nfe}"
                 if is_main:
-                    write_samples(
-                        setup,
-                        workdir / "samples" / f"step_{step}",
-                        samples,
-                        title=f"step {step}, {config.sampling.method} sampler, nfe {nfe}",
-                    )
+                    write_samples(setup, workdir / "samples" / f"step_{step}", samples, title=title)
             if stopping:
                 logger.warning("SIGTERM received: checkpointed step %d, stopping", step)
                 break

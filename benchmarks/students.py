@@ -1,0 +1,167 @@
+"""Few-step students side by side with their teacher on the built-in digits: FD-digits and digit
+classes covered against NFE, with what each student cost to train; prints a table and JSON and
+saves a PNG plot.
+
+  python -m benchmarks.students --teacher configs/quickstart.py:runs/quickstart \
+      --progressive configs/distill/digits_progressive.py:runs/digits_pd \
+      --consistency configs/distill/digits_consistency.py:runs/digits_cd \
+      --samples 300 --out docs/students_digits.png
+
+The teacher (its newest checkpoint's EMA parameters) is sampled with DDIM, DPM-Solver++(2M) and
+EDM's Heun at each budget in --budgets and the best FD-digits per budget is kept, plus its own
+configured sampler (the quickstart's 500-step Euler-Maruyama). Each progressive-distillation
+round's student samples with its own number of steps; the consistency student with 1, 2, 4 and 8
+steps. Every row draws --samples samples from the same key. A student's cost: its training steps
+(all rounds up to it for progressive distillation), the teacher evaluations they took (2 per
+example and step for both methods: two DDIM steps, one Heun step) and the wall-clock training
+time (compilation included) from metrics.jsonl.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+from matplotlib.figure import Figure
+
+from benchmarks.recipes import final_record
+from benchmarks.train_benchmark import load_config
+from score_sde.plotting import figure_png
+from score_sde.runner.restore import load_params
+from score_sde.runner.setup import build
+from score_sde.runner.state_evaluation import sample_quality
+from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun
+
+TEACHER_BUDGETS = (1, 2, 4, 8, 64)
+CONSISTENCY_STEPS = (1, 2, 4, 8)
+TEACHER_EVALUATIONS_PER_EXAMPLE = 2  # per training step: two DDIM steps (progressive), one Heun step (consistency)
+
+# name -> budget -> run(rng, process, score, shape), spending at most `budget` evaluations (None: cannot)
+SAMPLERS = {
+    "ddim": lambda n: lambda r, p, f, shape: sample_ddim(r, p, f, shape, num_steps=n, denoise=False),
+    "dpm_solver++(2m)": lambda n: lambda r, p, f, shape: sample_dpm_solver(r, p, f, shape, num_steps=n, denoise=False),
+    "heun": lambda n: (lambda r, p, f, shape: sample_heun(r, p, f, shape, num_steps=(n + 1) // 2)) if n > 2 else None,
+}
+
+
+def _score(setup, x) -> dict:
+    figures = sample_quality(setup, np.asarray(x))
+    return {"fd_digits": float(figures["fd_digits"]), "classes": int(figures["digit_classes_covered"])}
+
+
+def teacher_rows(config_path: str, workdir: Path, samples: int, budgets) -> list[dict]:
+    """The teacher's best sampler per budget, and its configured sampler."""
+    setup = build(load_config(config_path), with_data=False)
+    params, step, _ = load_params(setup, workdir, -1)
+    process, score, shape = setup.process(params), setup.score_fn(params), (samples, *setup.event_shape)
+    rows = []
+    for budget in budgets:
+        results = []
+        for name, make in SAMPLERS.items():
+            run = make(budget)
+            if run is not None:
+                x, nfe = run(jax.random.PRNGKey(0), process, score, shape)
+                results.append({"sampler": name, "nfe": int(nfe), **_score(setup, x)})
+        rows.append(min(results, key=lambda r: r["fd_digits"]))
+    x, nfe = setup.sample(jax.random.PRNGKey(0), params, setup.sampling_score_fn(params, samples), shape)
+    rows.append({"sampler": f"{setup.config.sampling.method} (its own)", "nfe": int(nfe), **_score(setup, x)})
+    train = final_record(workdir)
+    for row in rows:
+        row.update(model="teacher", train_steps=train["steps"], train_time_s=train["train_time_s"], step=step)
+    return rows
+
+
+def _student_rows(config, workdir: Path, samples: int, steps_list, label: str) -> list[dict]:
+    rows = []
+    for steps in steps_list:
+        config.sampling.method, config.sampling.num_steps = "student", steps
+        setup = build(config, with_data=False)
+        params = load_params(setup, workdir, -1)[0]
+        shape = (samples, *setup.event_shape)
+        x, nfe = setup.sample(jax.random.PRNGKey(0), params, setup.sampling_score_fn(params, samples), shape)
+        rows.append({"model": label, "sampler": f"{steps}-step student", "nfe": int(nfe), **_score(setup, x)})
+    return rows
+
+
+def progressive_rows(config_path: str, workdir: Path, samples: int) -> list[dict]:
+    """Each round's student at its own number of steps, with the cost of all rounds up to it."""
+    config = load_config(config_path)
+    rounds = sorted((int(p.name.split("_")[0]), p) for p in (workdir / "students").glob("*_steps"))
+    rows, steps_so_far, time_so_far = [], 0, 0.0
+    for steps, folder in sorted(rounds, reverse=True):
+        train = final_record(folder)
+        steps_so_far, time_so_far = steps_so_far + train["steps"], time_so_far + train["train_time_s"]
+        row = _student_rows(config, folder, samples, (steps,), "progressive distillation")[0]
+        row.update(train_steps=steps_so_far, train_time_s=time_so_far)
+        rows.append(row)
+    batch = int(config.training.batch_size)
+    for row in rows:
+        row["teacher_evaluations"] = row["train_steps"] * batch * TEACHER_EVALUATIONS_PER_EXAMPLE
+    return sorted(rows, key=lambda r: r["nfe"])
+
+
+def consistency_rows(config_path: str, workdir: Path, samples: int) -> list[dict]:
+    config = load_config(config_path)
+    train = final_record(workdir)
+    rows = _student_rows(config, workdir, samples, CONSISTENCY_STEPS, "consistency distillation")
+    batch = int(config.training.batch_size)
+    for row in rows:
+        row.update(
+            train_steps=train["steps"],
+            train_time_s=train["train_time_s"],
+            teacher_evaluations=train["steps"] * batch * TEACHER_EVALUATIONS_PER_EXAMPLE,
+        )
+    return rows
+
+
+def _paths(parser, value: str) -> tuple[str, Path]:
+    config_path, _, workdir = value.partition(":")
+    if not (config_path and workdir):
+        parser.error(f"expected config.py:workdir; got {value!r}")
+    return config_path, Path(workdir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", required=True, help="config.py:workdir of the teacher")
+    parser.add_argument("--progressive", help="config.py:workdir of a --mode distill progressive run")
+    parser.add_argument("--consistency", help="config.py:workdir of a --mode distill consistency run")
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(TEACHER_BUDGETS))
+    parser.add_argument("--out", default="students_digits.png")
+    args = parser.parse_args()
+
+    rows = teacher_rows(*_paths(parser, args.teacher), args.samples, args.budgets)
+    if args.progressive:
+        rows += progressive_rows(*_paths(parser, args.progressive), args.samples)
+    if args.consistency:
+        rows += consistency_rows(*_paths(parser, args.consistency), args.samples)
+
+    print(f"\nFD-digits against NFE ({args.samples} samples each)")
+    print(
+        f"{'model':26s}{'sampler':28s}{'NFE':>5s}{'FD-digits':>11s}{'classes':>9s}{'train steps':>13s}{'train s':>9s}"
+    )
+    for row in rows:
+        print(
+            f"{row['model']:26s}{row['sampler']:28s}{row['nfe']:>5d}{row['fd_digits']:>11.1f}{row['classes']:>9d}"
+            f"{row['train_steps']:>13d}{row['train_time_s']:>9.0f}"
+        )
+    print(json.dumps({"samples": args.samples, "rows": rows}))
+
+    figure = Figure(figsize=(7, 4.5))
+    ax = figure.subplots()
+    for index, model in enumerate(dict.fromkeys(row["model"] for row in rows)):
+        points = sorted((r for r in rows if r["model"] == model), key=lambda r: r["nfe"])
+        ax.loglog([r["nfe"] for r in points], [r["fd_digits"] for r in points], "o-", color=f"C{index}", label=model)
+    ax.axhline(40, color="gray", ls="--", lw=0.8, label="FD-digits 40")
+    ax.set_xlabel("network evaluations (NFE)")
+    ax.set_ylabel("FD-digits (lower is better)")
+    ax.set_title("digits: the quickstart teacher (best of DDIM / DPM-Solver++ / Heun) and its students", fontsize=8)
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure_png(figure, args.out)
+
+
+if __name__ == "__main__":
+    main()

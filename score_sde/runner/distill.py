@@ -1,0 +1,156 @@
+"""The distill mode: a few-step student of a trained teacher (config.distill.teacher).
+
+  python -m experiments.main --config configs/distill/digits_progressive.py --mode distill \
+      --workdir runs/pd --config.distill.teacher=runs/quickstart
+
+config.distill.method:
+  "progressive" (Salimans & Ho 2022): rounds of config.training.n_iters steps each. Round r's
+    student, initialised from its teacher, learns to match two deterministic DDIM steps of the
+    teacher with one of its own; its teacher is the trained run in round 0 and the previous
+    round's student (EMA) after that, so the steps halve config.distill.teacher_steps -> ... ->
+    config.distill.final_steps. Round r trains in <workdir>/students/<N>_steps/ (a run of its own:
+    checkpoints, metrics, snapshot samples with its N steps, the final evaluation), ends with a
+    distill.json record there, and is skipped when that record exists: an interrupted job resumes
+    inside the round it was in.
+  "consistency" (Song et al. 2023): one training in <workdir>, the student initialised from the
+    teacher, with the EMA target network and the teacher's Heun steps (`consistency_objective`).
+
+Students sample with config.sampling.method="student" (every round directory's config.json says
+so, with its own number of steps) and are evaluated like any run (--mode sample / eval).
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import jax
+
+from score_sde.distillation import halving_rounds
+from score_sde.files import write_json_atomic
+from score_sde.runner.restore import load_params, run_config
+from score_sde.runner.setup import Setup, build
+from score_sde.runner.students import consistency_objective, progressive_objective, student_params
+from score_sde.runner.train_loop import train
+
+logger = logging.getLogger(__name__)
+ROUND_RECORD = "distill.json"
+
+
+def student_config(config, num_steps: int):
+    """The run config of a student: sampled by its own method in `num_steps` steps, no held-out
+    loss (the distillation objective needs the teacher, which evaluation does not load)."""
+    config = config.copy_and_resolve_references()
+    config.sampling.method = "student"
+    config.sampling.num_steps = num_steps
+    config.eval.enable_loss = False
+    return config
+
+
+def load_teacher(config, setup: Setup) -> tuple[Setup, object, int]:
+    """(teacher setup, its EMA network parameters, step) of config.distill.teacher, checked against
+    the student's `setup`: the same process and network architecture."""
+    teacher = str(config.distill.teacher)
+    teacher_config = run_config(teacher, "config.distill.teacher")
+    teacher_setup = build(teacher_config, with_data=False)
+    if teacher_setup.autoencoder or teacher_setup.learned_schedule or teacher_setup.student:
+        raise ValueError(
+            f"config.distill.teacher={teacher!r} must be a score model on a fixed process, not an autoencoder, "
+            "a learned schedule or a student"
+        )
+    if teacher_setup.sde != setup.sde:
+        raise ValueError(
+            f"the student's process {setup.sde} differs from the teacher's {teacher_setup.sde} "
+            f"({teacher}/config.json): distil with the teacher's config.training.sde and its settings"
+        )
+    if str(teacher_config.data.latents_of) != str(config.data.latents_of):
+        raise ValueError(
+            f"config.data.latents_of={config.data.latents_of!r} differs from the teacher's "
+            f"{teacher_config.data.latents_of!r}: a student models the teacher's data"
+        )
+    student_shapes = jax.tree.map(lambda x: (x.shape, x.dtype), setup.network_params(setup.abstract_params()))
+    teacher_shapes = jax.tree.map(lambda x: (x.shape, x.dtype), teacher_setup.abstract_params())
+    if student_shapes != teacher_shapes:
+        raise ValueError(
+            f"the student's network (config.model) differs from the teacher's in {teacher}/config.json: a student "
+            "starts from its teacher, so it needs the same architecture"
+        )
+    params, step, _ = load_params(
+        teacher_setup, Path(teacher), int(config.distill.teacher_ckpt), "config.distill.teacher_ckpt"
+    )
+    return teacher_setup, teacher_setup.network_params(params), step
+
+
+def distill(config, workdir, progress: bool = True) -> dict:
+    """Distils config.distill.teacher into `workdir` by config.distill.method; returns the record of
+    the (last) student."""
+    method = str(config.distill.method)
+    if not method:
+        raise ValueError("--mode distill needs config.distill.method: 'progressive' or 'consistency'")
+    if not str(config.distill.teacher):
+        raise ValueError("--mode distill needs config.distill.teacher: the workdir of the trained teacher")
+    workdir = Path(workdir)
+    if workdir.resolve() == Path(config.distill.teacher).resolve():
+        raise ValueError(f"--mode distill needs a --workdir of its own, not the teacher's {config.distill.teacher}")
+    expected = "consistency" if method == "consistency" else ("v", "x0")
+    if str(config.model.parameterization) not in expected:
+        raise ValueError(
+            f"config.model.parameterization={config.model.parameterization!r}: a {method} student needs "
+            f"{expected!r} (it predicts clean data directly)"
+        )
+    setup = build(config, with_data=False)
+    teacher_setup, teacher_network, step = load_teacher(config, setup)
+    logger.info("distilling %s (step %d) by %s", config.distill.teacher, step, method)
+    if method == "progressive":
+        return _progressive(config, workdir, teacher_setup, teacher_network, progress)
+    return _consistency(config, workdir, teacher_setup, teacher_network, progress)
+
+
+def _progressive(config, workdir: Path, teacher_setup: Setup, teacher_network, progress: bool) -> dict:
+    distill, eps = config.distill, float(config.sampling.eps)
+    rounds = halving_rounds(int(distill.teacher_steps), int(distill.final_steps))
+    teacher, teacher_parameterization, record = teacher_network, teacher_setup.parameterization, {}
+    for number, steps in enumerate(rounds):
+        folder = workdir / "students" / f"{steps}_steps"
+        round_config = student_config(config, steps)
+        if not (folder / ROUND_RECORD).is_file():
+
+            def objective(setup, parameterization=teacher_parameterization, steps=steps):
+                return progressive_objective(
+                    setup.sde, setup.net_apply, setup.parameterization, parameterization, steps, eps, distill.weighting
+                )
+
+            initial = student_params("progressive", teacher, teacher)
+            record = {"round": number, "student_steps": steps, "teacher_steps": 2 * steps}
+            record |= train(round_config, folder, progress, initial_params=initial, objective=objective)
+            if jax.process_index() == 0:
+                write_json_atomic(folder / ROUND_RECORD, record)
+        else:
+            logger.info("round %d (%d steps) is done in %s", number, steps, folder)
+        round_setup = build(round_config, with_data=False)
+        teacher = load_params(round_setup, folder, -1)[0]["student"]
+        teacher_parameterization = round_setup.parameterization
+    return record or _read_record(workdir / "students" / f"{rounds[-1]}_steps" / ROUND_RECORD)
+
+
+def _consistency(config, workdir: Path, teacher_setup: Setup, teacher_network, progress: bool) -> dict:
+    consistency_config = student_config(config, 1)
+    total, eps = int(config.training.n_iters), float(config.sampling.eps)
+
+    def objective(setup):
+        return consistency_objective(
+            setup.sde,
+            setup.net_apply,
+            setup.parameterization,
+            teacher_setup.parameterization,
+            config.distill,
+            total,
+            eps,
+        )
+
+    initial = student_params("consistency", teacher_network, teacher_network)
+    return train(consistency_config, workdir, progress, initial_params=initial, objective=objective)
+
+
+def _read_record(path: Path) -> dict:
+    with open(path) as file:
+        return json.load(file)

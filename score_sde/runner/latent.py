@@ -1,0 +1,138 @@
+"""The latent space of a latent score model (latent diffusion, LSGM): a trained autoencoder
+named by config.data.latents_of, its scale factor, and encoding and decoding on device.
+
+The score model is trained on u = c z with z ~ q(z | x) drawn from the encoder's posterior
+inside the train step (no cache: every step sees fresh posterior draws of its images) and c the
+scale factor. c is config.data.latent_scale, or when that is 0 latent diffusion's estimate
+1 / std(z) over the encoded first `SCALE_EXAMPLES` training images (preprocessed as in
+training without flips, posterior draws with a fixed key), computed once per autoencoder checkpoint and stored in
+<autoencoder workdir>/latent_scale/step_<k>.json, so that every run on those latents uses the
+same value. Samples of the score model are decoded to images (`decode`).
+"""
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from score_sde._types import Array
+from score_sde.datasets import Data, get_image_source
+from score_sde.datasets.images import to_model_input
+from score_sde.files import write_json_atomic
+from score_sde.runner.restore import load_params, run_config
+
+logger = logging.getLogger(__name__)
+SCALE_EXAMPLES = 1024
+SCALE_KEY = 0x5CA1E
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSpace:
+    """A trained autoencoder (module, EMA parameters) and the scale factor of its latents.
+
+    image_shape (H, W, C) of the data, latent_shape (h, w, c) of the score model's examples.
+    """
+
+    autoencoder: object
+    params: object
+    scale: float
+    image_shape: tuple[int, ...]
+    latent_shape: tuple[int, ...]
+    workdir: str
+    step: int
+
+    def _apply(self, method: str, *args):
+        return self.autoencoder.apply({"params": self.params}, *args, method=method)
+
+    def posterior(self, x: Array):
+        """q(z | x) of model-range images x (B, H, W, C): a `DiagonalGaussian` over unscaled latents."""
+        return self._apply("encode", x)
+
+    def encode(self, rng: Array, x: Array) -> Array:
+        """Scaled latents u = c z, z ~ q(z | x), of model-range images x (B, H, W, C)."""
+        return self.scale * self.posterior(x).sample(rng)
+
+    def decode(self, u: Array) -> Array:
+        """Model-range images (B, H, W, C): the decoder's mean at z = u / c."""
+        return self._apply("decode", u / self.scale)
+
+    def decoder_nll(self, x: Array, z: Array) -> Array:
+        """-log p(x | z) (B,) in nats of model-range images x under the decoder, at unscaled latents z."""
+        return self._apply("decoder_nll", x, z)
+
+
+def latent_data(data: Data, latent: LatentSpace) -> Data:
+    """`data` as the score model sees it: each training batch's images encoded to scaled latents on device."""
+
+    def model_input(rng, raw, train):
+        image_rng, latent_rng = jax.random.split(rng)
+        return latent.encode(latent_rng, data.model_input(image_rng, raw, train))
+
+    return dataclasses.replace(data, event_shape=latent.latent_shape, model_input=model_input)
+
+
+def load_latent_space(config, build: Callable) -> LatentSpace:
+    """The autoencoder of config.data.latents_of (checkpoint config.data.latents_ckpt) and its scale;
+    `build(config, with_data=False)` builds a run's setup (passed in: this module is part of it)."""
+    workdir = str(config.data.latents_of)
+    ae_config = run_config(workdir, "config.data.latents_of")
+    if ae_config.model.name != "autoencoder":
+        raise ValueError(
+            f"config.data.latents_of={workdir!r} is a {ae_config.model.name!r} run: give the workdir of a run "
+            "with config.model.name='autoencoder'"
+        )
+    for field in ("dataset", "image_size", "num_channels", "centered"):
+        if ae_config.data[field] != config.data[field]:
+            raise ValueError(
+                f"config.data.{field}={config.data[field]!r} differs from the autoencoder's "
+                f"({ae_config.data[field]!r} in {workdir}/config.json): a latent model sees the autoencoder's data"
+            )
+    ae_setup = build(ae_config, with_data=False)
+    params, step, _ = load_params(ae_setup, Path(workdir), int(config.data.latents_ckpt), "config.data.latents_ckpt")
+    image_shape = ae_setup.event_shape
+    latent_shape = jax.eval_shape(
+        lambda p, x: ae_setup.model.apply({"params": p}, x, method="encode").mean, params, jnp.zeros((1, *image_shape))
+    ).shape[1:]
+    space = LatentSpace(ae_setup.model, params, 1.0, image_shape, tuple(latent_shape), workdir, step)
+    scale = float(config.data.latent_scale) or stored_scale(space, config)
+    return dataclasses.replace(space, scale=scale)
+
+
+def stored_scale(space: LatentSpace, config) -> float:
+    """1 / std of the unscaled latents of the first SCALE_EXAMPLES training images, read from
+    <autoencoder workdir>/latent_scale/step_<k>.json, or estimated and written there."""
+    path = Path(space.workdir) / "latent_scale" / f"step_{space.step}.json"
+    if path.is_file():
+        with open(path) as file:
+            return float(json.load(file)["scale"])
+    source = get_image_source(config, "train")
+    count = min(SCALE_EXAMPLES, len(source))
+    images = source.get(np.arange(count))[0]
+    settings = dict(
+        centered=bool(config.data.centered),
+        uniform_dequantization=bool(config.data.uniform_dequantization),
+        random_flip=False,
+    )
+
+    def preprocess(rng, pixels):
+        input_rng, latent_rng = jax.random.split(rng)
+        return space.posterior(to_model_input(input_rng, pixels, **settings)).sample(latent_rng)
+
+    preprocess = jax.jit(preprocess)
+    z = np.concatenate(
+        [
+            np.asarray(preprocess(jax.random.fold_in(jax.random.PRNGKey(SCALE_KEY), i), images[i : i + 256]))
+            for i in range(0, count, 256)
+        ]
+    )
+    std = float(z.std())
+    record = {"scale": 1.0 / std, "std": std, "examples": count, "latent_shape": list(space.latent_shape)}
+    if jax.process_index() == 0:
+        write_json_atomic(path, record)
+    logger.info("latent scale factor of %s (step %d): %s", space.workdir, space.step, record)
+    return record["scale"]

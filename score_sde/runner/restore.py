@@ -1,0 +1,62 @@
+"""Reading a finished run back: its config and the EMA parameters of one of its checkpoints.
+
+Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
+k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
+"""
+
+import json
+from pathlib import Path
+
+import ml_collections
+
+from score_sde.checkpoints import Checkpointer
+
+
+def checkpoint_step(checkpointer: Checkpointer, config, number: int, setting: str = "config.eval.ckpt") -> int:
+    """The step of checkpoint `number` (-1: the newest) in `checkpointer`'s workdir; `setting` names
+    the config field that gave the number, for the error message."""
+    steps = checkpointer.all_steps()
+    if not steps:
+        raise FileNotFoundError(
+            f"no checkpoints in {checkpointer.snapshots.directory.parent}: train first (--mode train)"
+        )
+    if number == -1:
+        return steps[-1]
+    step = number * int(config.training.snapshot_freq)
+    if step not in steps:
+        snapshots = [s // int(config.training.snapshot_freq) for s in checkpointer.snapshot_steps()]
+        raise FileNotFoundError(
+            f"{setting}={number}: no checkpoint of step {step}; snapshot numbers "
+            f"available: {snapshots} (or -1 for the newest)"
+        )
+    return step
+
+
+def load_params(setup, workdir: Path, number: int, setting: str = "config.eval.ckpt"):
+    """(EMA parameters, step, label) of checkpoint `number` of `workdir` (-1: the newest), laid out
+    like `setup.abstract_state()` (the setup of the run's config)."""
+    checkpointer = Checkpointer(workdir)
+    step = checkpoint_step(checkpointer, setup.config, number, setting)
+    state = checkpointer.restore(step, setup.abstract_state())
+    checkpointer.close()
+    return state.ema_params, step, f"step_{step}"
+
+
+def run_config(workdir, setting: str) -> ml_collections.ConfigDict:
+    """The config a run saved in <workdir>/config.json; `setting` names the config field that
+    pointed here, for the error message."""
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{setting}={str(workdir)!r}: no {path}; give the workdir of a trained run")
+    with open(path) as file:
+        values = json.load(file)
+    return ml_collections.ConfigDict(_as_tuples(values))
+
+
+def _as_tuples(value):
+    """JSON lists back to the tuples the config schema declares."""
+    if isinstance(value, dict):
+        return {key: _as_tuples(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_as_tuples(v) for v in value)
+    return value

@@ -1,0 +1,95 @@
+"""Latent score models through the runner: an autoencoder trained by the runner, a score model on
+its latents whose samples (also guided ones) decode to images, LSGM's bound with its parts; the
+documented digits runs and their figures in -m slow."""
+
+import json
+
+import numpy as np
+import pytest
+
+from configs.latent import digits as latent_digits
+from configs.latent import digits_autoencoder
+from score_sde.runner.modes import sample
+from score_sde.runner.setup import build
+from score_sde.runner.train_loop import train
+from tests.runner_helpers import tiny_image_config
+
+
+def tiny_autoencoder_config():
+    config = tiny_image_config()
+    config.model.name, config.model.num_classes = "autoencoder", 0
+    model = config.model
+    model.ae_channels, model.ae_channel_mult, model.ae_num_res_blocks = 8, (1, 2), 1
+    model.ae_latent_channels, model.ae_num_groups, model.ae_attention = 2, 4, True
+    config.training.final_eval = True
+    config.eval.num_samples = 8
+    return config
+
+
+@pytest.fixture(scope="module")
+def autoencoder_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("latent") / "autoencoder"
+    record = train(tiny_autoencoder_config(), workdir, progress=False)
+    return workdir, record
+
+
+def test_the_runner_trains_an_autoencoder_and_reports_its_reconstructions(autoencoder_run):
+    workdir, record = autoencoder_run
+    assert record["reconstruction_examples"] == 8
+    assert 0 < record["reconstruction_rmse"] < 2 and record["kl_per_latent_dim"] >= 0
+    np.testing.assert_allclose(
+        record["reconstruction_psnr"], 20 * np.log10(255 / record["reconstruction_rmse_levels"]), rtol=1e-6
+    )
+    pairs = np.load(workdir / "samples" / "final" / "samples.npz")["images"]
+    assert pairs.shape == (16, 8, 8, 1) and pairs.dtype == np.uint8  # image, reconstruction, image, ...
+    assert (workdir / "samples" / "step_4" / "samples.png").is_file()  # snapshot reconstructions
+
+
+def test_a_latent_model_trains_on_the_latents_and_decodes_its_samples(autoencoder_run, tmp_path):
+    ae_workdir, _ = autoencoder_run
+    config = tiny_image_config()  # class-conditional with classifier-free guidance
+    config.data.latents_of = str(ae_workdir)
+    config.training.final_eval = True
+    config.eval.enable_bpd = True
+    setup = build(config, with_data=False)
+    assert setup.event_shape == (4, 4, 2) and setup.output_shape == (8, 8, 1)
+    stored = json.loads((ae_workdir / "latent_scale" / "step_4.json").read_text())
+    assert setup.latent.scale == pytest.approx(stored["scale"]) and stored["examples"] > 0
+
+    workdir = tmp_path / "latent_model"
+    record = train(config, workdir, progress=False)
+    assert record["bpd_method"] == "lsgm_bound"
+    parts = record["bpd_latent_nll"] + record["bpd_decoder_nll"] - record["bpd_encoder_entropy"]
+    np.testing.assert_allclose(record["bpd"], parts, rtol=1e-5)
+    images = np.load(workdir / "samples" / "final" / "samples.npz")["images"]
+    assert images.shape == (4, 8, 8, 1) and images.dtype == np.uint8
+
+    config.eval.num_samples = 2
+    drawn = sample(config, workdir, progress=False)
+    assert drawn["num_samples"] == 2 and (workdir / "samples" / "step_4" / "samples.png").is_file()
+    config.sampling.task = "inpaint"
+    with pytest.raises(ValueError, match="latent model .* only 'generate'"):
+        sample(config, workdir, progress=False)
+
+
+def test_a_latent_model_refuses_an_autoencoder_of_other_data(autoencoder_run):
+    config = tiny_image_config()
+    config.data.latents_of, config.data.image_size = str(autoencoder_run[0]), 16
+    with pytest.raises(ValueError, match="config.data.image_size=16 differs from the autoencoder's"):
+        build(config, with_data=False)
+    config.data.latents_of = "/nonexistent/run"
+    with pytest.raises(FileNotFoundError, match="config.data.latents_of='/nonexistent/run'"):
+        build(config, with_data=False)
+
+
+@pytest.mark.slow
+def test_the_digits_latent_model_draws_recognisable_digits(tmp_path):
+    """The documented runs: the autoencoder's held-out reconstruction error, then a latent model
+    whose decoded samples reach FD-digits < 40 with at least 8 classes."""
+    ae_workdir = tmp_path / "digits_ae"
+    reconstruction = train(digits_autoencoder.get_config(), ae_workdir, progress=False)
+    assert reconstruction["reconstruction_rmse_levels"] < 25
+    config = latent_digits.get_config()
+    config.data.latents_of = str(ae_workdir)
+    record = train(config, tmp_path / "digits_latent", progress=False)
+    assert record["fd_digits"] < 40 and record["digit_classes_covered"] >= 8
