@@ -8,8 +8,7 @@ saves a PNG plot.
       --samples 300 --out docs/students_digits.png
 
 The teacher (its newest checkpoint's EMA parameters) is sampled with DDIM, DPM-Solver++(2M) and
-EDM's Heun at each budget in --budgets and the best FD-digits per budget is kept, plus its own
-configured sampler (the quickstart's 500-step Euler-Maruyama). Each progressive-distillation
+EDM's Heun at each budget in --budgets and the best FD-digits per budget is kept. Each progressive-distillation
 round's student samples with its own number of steps; the consistency student with 1, 2, 4 and 8
 steps. Every row draws --samples samples from the same key. A student's cost: its training steps
 (all rounds up to it for progressive distillation), the teacher evaluations they took (2 per
@@ -51,7 +50,7 @@ def _score(setup, x) -> dict:
 
 
 def teacher_rows(config_path: str, workdir: Path, samples: int, budgets) -> list[dict]:
-    """The teacher's best sampler per budget, and its configured sampler."""
+    """The teacher's best sampler at each budget."""
     setup = build(load_config(config_path), with_data=False)
     params, step, _ = load_params(setup, workdir, -1)
     process, score, shape = setup.process(params), setup.score_fn(params), (samples, *setup.event_shape)
@@ -64,8 +63,6 @@ def teacher_rows(config_path: str, workdir: Path, samples: int, budgets) -> list
                 x, nfe = run(jax.random.PRNGKey(0), process, score, shape)
                 results.append({"sampler": name, "nfe": int(nfe), **_score(setup, x)})
         rows.append(min(results, key=lambda r: r["fd_digits"]))
-    x, nfe = setup.sample(jax.random.PRNGKey(0), params, setup.sampling_score_fn(params, samples), shape)
-    rows.append({"sampler": f"{setup.config.sampling.method} (its own)", "nfe": int(nfe), **_score(setup, x)})
     train = final_record(workdir)
     for row in rows:
         row.update(model="teacher", train_steps=train["steps"], train_time_s=train["train_time_s"], step=step)

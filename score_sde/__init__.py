@@ -5,6 +5,13 @@ a parameterisation (`score_sde.parameterization`) turns a network into the denoi
 score; losses, samplers and the likelihood see only those two.
 """
 
+from score_sde.distillation import (
+    ConsistencyParameterization,
+    consistency_distillation_loss,
+    progressive_distillation_loss,
+    sample_consistency,
+    sample_few_step,
+)
 from score_sde.evaluation.straightness import straightness
 from score_sde.guidance import (
     ClassifierFreeGuidedScore,
@@ -12,6 +19,7 @@ from score_sde.guidance import (
     classifier_free_guided_score,
     classifier_guided_score,
 )
+from score_sde.latent_bound import latent_bits_per_dim, latent_bound
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.losses import LossSettings, ddpm_loss, denoising_loss, dsm_loss, get_loss_fn, smld_loss
 from score_sde.oracle import GaussianMixture
@@ -85,6 +93,7 @@ __all__ = [
     "VPrediction",
     "FlowVelocity",
     "EDMPreconditioning",
+    "ConsistencyParameterization",
     "NetworkScore",
     "ConditionalNetworkScore",
     "get_parameterization",
@@ -96,6 +105,8 @@ __all__ = [
     "smld_loss",
     "get_loss_fn",
     "BoundObjective",
+    "progressive_distillation_loss",
+    "consistency_distillation_loss",
     # samplers
     "sample_pc",
     "sample_ode",
@@ -109,6 +120,8 @@ __all__ = [
     "sample_colorize",
     "interpolate",
     "slerp",
+    "sample_few_step",
+    "sample_consistency",
     # guidance
     "classifier_guided_score",
     "classifier_free_guided_score",
@@ -118,6 +131,8 @@ __all__ = [
     "log_likelihood",
     "bits_per_dim",
     "variational_bound",
+    "latent_bound",
+    "latent_bits_per_dim",
     "straightness",
     "GaussianMixture",
 ]

@@ -214,6 +214,9 @@ def base_config() -> ml_collections.ConfigDict:
     distill.target_decay = 0.95  # consistency: the target network's EMA decay mu (adaptive: mu0)
     distill.rho = 7.0  # consistency: the Karras grid's exponent
     distill.metric = "l2"  # consistency: distance between student and target outputs: l2 or l1
+    # consistency: the student's output f = c_skip x~ + c_out F (raw, the paper's) or c_skip x~ + (1 - c_skip) D with
+    # D the process's own parameterisation of F (denoiser: a student initialised from such a teacher starts as it)
+    distill.student_output = "raw"
 
     config.optim = optim = ml_collections.ConfigDict()
     optim.optimizer = "Adam"  # Adam (with decoupled weight decay when weight_decay > 0)

@@ -22,6 +22,17 @@ def _sum_event(values: Array) -> Array:
     return jnp.sum(jnp.reshape(values, (values.shape[0], -1)), axis=-1)
 
 
+def posterior_draws(rng: Array, mean: Array, log_variance: Array, num_samples: int) -> Array:
+    """num_samples reparameterised draws (num_samples, B, ...) of N(mean, diag exp(log_variance)),
+    the i-th from fold_in(rng, i): the latents `latent_bound` evaluates."""
+
+    def draw(i):
+        noise = jax.random.normal(jax.random.fold_in(rng, i), mean.shape, mean.dtype)
+        return mean + jnp.exp(0.5 * log_variance) * noise
+
+    return jax.vmap(draw)(jnp.arange(num_samples))
+
+
 def latent_bound(
     rng: Array,
     encode: Callable[[Array], tuple[Array, Array]],
@@ -40,21 +51,23 @@ def latent_bound(
       latent_logp: (rng, u) -> (log p_u(u) (B,), nfe) of the score model at scaled latents u = c z.
       scale: c.
 
-    Returns {"latent_nll": -log p(z) = -log p_u(c z) - d log c, "decoder_nll", "encoder_entropy"
+    The latents are `posterior_draws(split(rng)[0], ...)`. Returns {"latent_nll": -log p(z) =
+    -log p_u(c z) - d log c, "decoder_nll", "encoder_entropy"
     (the closed form H[q]: the same expectation as E[-log q(z | x)] with no variance),
     "bound" = latent_nll + decoder_nll - encoder_entropy, "nfe" (the largest solve's)}.
     """
     mean, log_variance = encode(x)
     latent_dim = int(np.prod(mean.shape[1:]))
     entropy = 0.5 * _sum_event(jnp.log(2.0 * jnp.pi * jnp.e) + log_variance)
+    draw_rng, ode_rng = jax.random.split(rng)
+    draws = posterior_draws(draw_rng, mean, log_variance, num_samples)
 
-    def one(key):
-        noise_key, ode_key = jax.random.split(key)
-        z = mean + jnp.exp(0.5 * log_variance) * jax.random.normal(noise_key, mean.shape, mean.dtype)
-        logp, nfe = latent_logp(ode_key, scale * z)
+    def one(inputs):
+        i, z = inputs
+        logp, nfe = latent_logp(jax.random.fold_in(ode_rng, i), scale * z)
         return -logp - latent_dim * np.log(scale), decoder_nll(x, z), nfe
 
-    latent_nll, decoder, nfes = jax.lax.map(one, jax.random.split(rng, num_samples))
+    latent_nll, decoder, nfes = jax.lax.map(one, (jnp.arange(num_samples), draws))
     parts = {
         "latent_nll": jnp.mean(latent_nll, axis=0),
         "decoder_nll": jnp.mean(decoder, axis=0),

@@ -379,5 +379,5 @@ def get_parameterization(config, process: SDE) -> Parameterization:
     if cls is EDMPreconditioning:
         return cls(sigma_data=float(model.sigma_data), noise_condition=condition)
     if hasattr(cls, "from_config"):  # parameterisations with settings of their own (a consistency student's)
-        return cls.from_config(config, condition)
+        return cls.from_config(config, process, condition)
     return cls(noise_condition=condition)

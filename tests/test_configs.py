@@ -18,8 +18,13 @@ SHIPPED = [
     "subvp.cifar10_ddpmpp_continuous",
     "ve.cifar10_ncsnpp_continuous",
     "ve.cifar10_ncsnpp_deep_continuous",
+    "latent.digits_autoencoder",
+    "latent.digits",
+    "latent.cifar10",
+    "distill.digits_progressive",
+    "distill.digits_consistency",
 ]
-CIFAR10 = SHIPPED[2:]
+CIFAR10 = SHIPPED[2:7]
 
 # Every field the official score_sde code sets, transcribed from its configs/default_cifar10_configs.py
 # and configs/{vp,subvp,ve}/cifar10_*_continuous.py, plus the sampling eps its run_lib.py picks by SDE
@@ -242,3 +247,10 @@ def test_bits_per_dim_repeats_default_to_the_reference_counts_by_split():
     assert eval_settings(config)["bpd_num_repeats"] == 1
     config.eval.bpd_num_repeats = 3
     assert eval_settings(config)["bpd_num_repeats"] == 3
+
+
+def test_the_cifar10_autoencoder_config_has_the_schema_and_passes_its_checks():
+    config = importlib.import_module("configs.latent.cifar10").get_config("autoencoder")
+    assert sorted(_fields(config)) == sorted(_fields(base_config()))
+    check_config(config)
+    assert config.model.name == "autoencoder" and config.model.ae_channel_mult == (1, 2, 4)

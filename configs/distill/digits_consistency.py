@@ -6,7 +6,9 @@ an EMA target network (mu = 0.95), as the paper's CD on CIFAR-10 (with an L2 dis
 Run (after the quickstart):
   python -m experiments.main --config configs/distill/digits_consistency.py --mode distill \
       --workdir runs/digits_cd --config.distill.teacher=runs/quickstart
-One-step samples and FD-digits at the end; --mode sample --config.sampling.num_steps=K for K-step
+The student's output is f = c_skip x + (1 - c_skip) D(x) with D the teacher's own parameterisation
+of the network (distill.student_output="denoiser"), so it starts as the teacher's denoiser. One-step
+samples and FD-digits at the end; --mode sample --config.sampling.num_steps=K for K-step
 consistency sampling.
 """
 
@@ -22,17 +24,17 @@ def get_config():
     distill.points_schedule = "fixed"
     distill.target_decay = 0.95
     distill.metric = "l2"
+    distill.student_output = "denoiser"  # f = c_skip x + (1 - c_skip) D: the student starts as the teacher's denoiser
 
     model = config.model
     model.parameterization = "consistency"
-    model.noise_condition = "time"  # the teacher's input: 999 t
-    model.sigma_data = 1.0  # with sigma_data = 1 the network's input on a VP path is x itself, as the teacher's
+    model.sigma_data = 0.5  # c_skip's data scale
 
     training = config.training
-    training.n_iters = 2000
+    training.n_iters = 1000
     training.snapshot_freq = 1000
-    training.eval_freq = 500
-    config.optim.lr = 2e-4
+    training.eval_freq = 1000
+    config.optim.lr = 5e-4
     config.optim.warmup = 0
     config.eval.enable_bpd = False  # a student is a sampler: it defines no density
     return config

@@ -25,10 +25,10 @@ def get_config():
     model.noise_condition = "time"  # the teacher's input: 999 t, so the student starts from the teacher as it is
 
     training = config.training
-    training.n_iters = 500  # per round
-    training.snapshot_freq = 500
+    training.n_iters = 300  # per round
+    training.snapshot_freq = 300
     training.snapshot_freq_for_preemption = 100
-    training.eval_freq = 500
+    training.eval_freq = 300
     config.optim.lr = 2e-4
     config.optim.warmup = 0
     config.sampling.eps = 1e-3

@@ -18,7 +18,7 @@ def get_config():
 
     model = config.model
     model.name = "autoencoder"
-    model.ae_channels = 32
+    model.ae_channels = 16
     model.ae_channel_mult = (1, 2)
     model.ae_num_res_blocks = 1
     model.ae_latent_channels = 2

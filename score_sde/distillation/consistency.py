@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from score_sde._types import NFE, Array, DenoiserFn
-from score_sde.parameterization import NOISE_CONDITIONS, PARAMETERIZATIONS, Parameterization
+from score_sde.parameterization import NOISE_CONDITIONS, PARAMETERIZATIONS, Parameterization, get_parameterization
 from score_sde.sde import SDE, batch_broadcast
 
 METRICS = ("l2", "l1")
@@ -43,11 +43,17 @@ def _scaled(process: SDE, t: Array, x: Array) -> tuple[Array, Array]:
 class ConsistencyParameterization(Parameterization):
     """f(x, t) = c_skip x~ + c_out F(c_in x~, c_noise) with the boundary f(x, eps) = x / a(eps) (see
     the module docstring); `noise_condition` as the other parameterisations': "log_sigma"
-    c_noise = 1/4 ln sigma~, "sigma" sigma~, "time" 999 t / T."""
+    c_noise = 1/4 ln sigma~, "sigma" sigma~, "time" 999 t / T.
+
+    With a `base` parameterisation (its denoiser D = skip x + out F), the student is instead
+    f = c_skip x~ + (1 - c_skip) D, fed as the base feeds its network: the same boundary, and a
+    student initialised from a teacher of that parameterisation starts as the teacher's denoiser.
+    """
 
     sigma_data: float = 0.5
     eps: float = 1e-3
     noise_condition: str = "log_sigma"
+    base: Parameterization | None = None
     name: ClassVar[str] = "consistency"
     native_weighting: ClassVar[str] = "x0"
     default_weighting: ClassVar[str] = "x0"
@@ -59,11 +65,19 @@ class ConsistencyParameterization(Parameterization):
             raise ValueError(f"noise_condition={self.noise_condition!r}: choose from {NOISE_CONDITIONS}")
 
     @classmethod
-    def from_config(cls, config, noise_condition: str) -> "ConsistencyParameterization":
-        """config.model.sigma_data, the boundary at config.sampling.eps (where samples end)."""
-        return cls(float(config.model.sigma_data), float(config.sampling.eps), noise_condition)
+    def from_config(cls, config, process: SDE, noise_condition: str) -> "ConsistencyParameterization":
+        """config.model.sigma_data, the boundary at config.sampling.eps (where samples end), and for
+        config.distill.student_output="denoiser" the process's own parameterisation as the base."""
+        base = None
+        if config.distill.student_output == "denoiser":
+            base_config = config.copy_and_resolve_references()
+            base_config.model.parameterization = "auto"
+            base = get_parameterization(base_config, process)
+        return cls(float(config.model.sigma_data), float(config.sampling.eps), noise_condition, base)
 
     def network_inputs(self, process, x, t):
+        if self.base is not None:
+            return self.base.network_inputs(process, x, t)
         a, sigma = _scaled(process, t, x)
         if self.noise_condition == "log_sigma":
             c_noise = -0.125 * process.log_snr(t)
@@ -78,6 +92,9 @@ class ConsistencyParameterization(Parameterization):
         sigma_min = _sigma(process, jnp.asarray([self.eps], jnp.float32))[0]
         sd2 = self.sigma_data**2
         c_skip = sd2 / ((sigma - sigma_min) ** 2 + sd2)
+        if self.base is not None:  # f = c_skip x~ + (1 - c_skip) D with D = skip x + out F, the base's denoiser
+            skip, out = self.base.output_coefficients(process, t, x)
+            return c_skip / a + (1.0 - c_skip) * skip, (1.0 - c_skip) * out
         c_out = (sigma - sigma_min) * self.sigma_data / jnp.sqrt(sigma**2 + sd2)
         return c_skip / a, c_out
 

@@ -21,6 +21,10 @@ import numpy as np
 from score_sde._types import Array
 
 LOG_VARIANCE_RANGE = (-30.0, 20.0)  # latent diffusion's clip of the posterior's log-variance
+# Adam moves a parameter by about its learning rate per step: too slowly for the decoder's log-scale,
+# which travels from 0 to about -4.5 (images reconstructed to a few 8-bit levels) while the networks
+# train. The parameter is log_scale / LOG_SCALE_RATE, so it moves this many times faster.
+LOG_SCALE_RATE = 10.0
 
 
 def _sum_event(values: Array) -> Array:
@@ -176,7 +180,8 @@ class Decoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """Encoder, decoder and the decoder's learned log standard deviation `log_scale` (one scalar).
+    """Encoder, decoder and the decoder's learned log standard deviation `log_scale` (one scalar, stored
+    as the parameter "log_scale" = log_scale / LOG_SCALE_RATE).
 
     Methods (through `apply(..., method=...)`): `encode`, `decode`, `decoder_nll`; calling it
     reconstructs from a posterior draw (and initialises every parameter).
@@ -203,7 +208,8 @@ class Autoencoder(nn.Module):
         )
         self.encoder = Encoder(latent_channels=self.latent_channels, **shared)
         self.decoder = Decoder(out_channels=self.out_channels, **shared)
-        self.log_scale = self.param("log_scale", lambda rng: jnp.asarray(self.log_scale_init, jnp.float32))
+        initial = jnp.asarray(self.log_scale_init / LOG_SCALE_RATE, jnp.float32)
+        self.log_scale = LOG_SCALE_RATE * self.param("log_scale", lambda rng: initial)
 
     def encode(self, x: Array, train: bool = False) -> DiagonalGaussian:
         """q(z | x) of model-range images x (B, H, W, C)."""

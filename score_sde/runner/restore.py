@@ -10,6 +10,7 @@ from pathlib import Path
 import ml_collections
 
 from score_sde.checkpoints import Checkpointer
+from score_sde.config import base_config
 
 
 def checkpoint_step(checkpointer: Checkpointer, config, number: int, setting: str = "config.eval.ckpt") -> int:
@@ -43,20 +44,24 @@ def load_params(setup, workdir: Path, number: int, setting: str = "config.eval.c
 
 
 def run_config(workdir, setting: str) -> ml_collections.ConfigDict:
-    """The config a run saved in <workdir>/config.json; `setting` names the config field that
-    pointed here, for the error message."""
+    """The config a run saved in <workdir>/config.json, on the current schema (fields added since
+    the run keep their defaults); `setting` names the config field that pointed here, for the
+    error message."""
     path = Path(workdir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{setting}={str(workdir)!r}: no {path}; give the workdir of a trained run")
     with open(path) as file:
         values = json.load(file)
-    return ml_collections.ConfigDict(_as_tuples(values))
+    config = base_config()
+    _update(config, values)
+    return config
 
 
-def _as_tuples(value):
-    """JSON lists back to the tuples the config schema declares."""
-    if isinstance(value, dict):
-        return {key: _as_tuples(v) for key, v in value.items()}
-    if isinstance(value, list):
-        return tuple(_as_tuples(v) for v in value)
-    return value
+def _update(config: ml_collections.ConfigDict, values: dict) -> None:
+    """`config` with the stored `values` (JSON lists back to the schema's tuples); fields the run's
+    version of the schema did not have yet keep their defaults."""
+    for key, value in values.items():
+        if isinstance(value, dict) and key in config:
+            _update(config[key], value)
+        else:
+            config[key] = tuple(value) if isinstance(value, list) else value

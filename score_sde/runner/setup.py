@@ -224,6 +224,10 @@ class Setup:
         on a learned schedule, VDM's bound in bits/dim (`BoundObjective`, with its own gradient); for
         an autoencoder its negative ELBO per dimension (`autoencoder_loss`). Students train on
         `score_sde.runner.students.student_objective` instead."""
+        if self.student:
+            raise ValueError(
+                "a student's loss needs its teacher, which only --mode distill loads: set config.eval.enable_loss=False"
+            )
         if self.autoencoder:
             kl_weight = float(self.config.model.ae_kl_weight)
             return lambda params, rng, x, labels=None: autoencoder_loss(self.model, params, rng, x, kl_weight, train)[0]

@@ -135,7 +135,7 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
         parts, nfe = bpd_fn(params, jax.random.fold_in(rng, k), to_global(images, sharding))
         return indices, {**to_host(parts), "nfe": np.full(batch_size, int(nfe))}
 
-    job = {name: settings[name] for name in LIKELIHOOD_FIELDS} | {"rng": _key_list(rng)}
+    job = {name: settings[name] for name in LIKELIHOOD_FIELDS} | {"rng": _key_list(rng), **_latent_job(setup)}
     values, summary = run_pieces(_store(folder, job), total // batch_size, compute, progress, "bits/dim")
     values.pop("indices")
     bpd, nfe = values.pop("bpd"), values.pop("nfe")
@@ -165,6 +165,12 @@ LIKELIHOOD_FIELDS = (
     "likelihood_rtol",
     "likelihood_atol",
 )
+
+
+def _latent_job(setup: Setup) -> dict:
+    """What a latent model's pieces also depend on: the autoencoder (workdir, step) and the scale."""
+    latent = setup.latent
+    return {} if latent is None else {"latent": [str(latent.workdir), int(latent.step), float(latent.scale)]}
 
 
 def _key_list(rng) -> list[int]:
@@ -309,7 +315,12 @@ def draw_and_score(
         values = {"images": setup.to_uint8(x)} if setup.image else {"samples": x}
         return indices, {**values, "nfe": np.full(batch_size, int(nfe))}
 
-    job = {"batch_size": batch_size, "rng": _key_list(rng), "sampler": sampler_settings(setup.config)}
+    job = {
+        "batch_size": batch_size,
+        "rng": _key_list(rng),
+        "sampler": sampler_settings(setup.config),
+        **_latent_job(setup),
+    }
     count = -(-num_samples // batch_size)
     values, summary = run_pieces(_store(folder, job), count, compute, progress, "sampling")
     samples = values["images" if setup.image else "samples"][:num_samples]
