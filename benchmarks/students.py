@@ -5,7 +5,7 @@ saves a PNG plot.
   python -m benchmarks.students --teacher configs/quickstart.py:runs/quickstart \
       --progressive configs/distill/digits_progressive.py:runs/digits_pd \
       --consistency configs/distill/digits_consistency.py:runs/digits_cd \
-      --samples 300 --out docs/students_digits.png
+      --samples 300 --cache runs/students_benchmark --out docs/students_digits.png
 
 The teacher (its newest checkpoint's EMA parameters) is sampled with DDIM, DPM-Solver++(2M) and
 EDM's Heun at each budget in --budgets and the best FD-digits per budget is kept. Each progressive-distillation
@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from benchmarks.recipes import final_record
 from benchmarks.train_benchmark import load_config
+from score_sde.files import write_json_atomic
 from score_sde.plotting import figure_png
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
@@ -127,13 +128,25 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--budgets", type=int, nargs="+", default=list(TEACHER_BUDGETS))
     parser.add_argument("--out", default="students_digits.png")
+    parser.add_argument("--cache", default="", help="a folder keeping each model's rows (<name>.json), reused if there")
     args = parser.parse_args()
 
-    rows = teacher_rows(*_paths(parser, args.teacher), args.samples, args.budgets)
+    def cached(name: str, compute) -> list[dict]:
+        path = Path(args.cache) / f"{name}.json" if args.cache else None
+        if path is not None and path.exists():
+            return json.loads(path.read_text())
+        rows = compute()
+        if path is not None:
+            write_json_atomic(path, rows)
+        return rows
+
+    rows = cached("teacher", lambda: teacher_rows(*_paths(parser, args.teacher), args.samples, args.budgets))
     if args.progressive:
-        rows += progressive_rows(*_paths(parser, args.progressive), args.samples)
+        paths = _paths(parser, args.progressive)
+        rows += cached("progressive", lambda: progressive_rows(*paths, args.samples))
     if args.consistency:
-        rows += consistency_rows(*_paths(parser, args.consistency), args.samples)
+        paths = _paths(parser, args.consistency)
+        rows += cached("consistency", lambda: consistency_rows(*paths, args.samples))
 
     print(f"\nFD-digits against NFE ({args.samples} samples each)")
     print(

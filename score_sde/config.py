@@ -214,8 +214,8 @@ def base_config() -> ml_collections.ConfigDict:
     distill.target_decay = 0.95  # consistency: the target network's EMA decay mu (adaptive: mu0)
     distill.rho = 7.0  # consistency: the Karras grid's exponent
     distill.metric = "l2"  # consistency: distance between student and target outputs: l2 or l1
-    # consistency: the student's output f = c_skip x~ + c_out F (raw, the paper's) or c_skip x~ + (1 - c_skip) D with
-    # D the process's own parameterisation of F (denoiser: a student initialised from such a teacher starts as it)
+    # consistency: the student's output f = c_skip x~ + c_out F ("raw", the paper's) or c_skip x~ + (1 - c_skip) D with
+    # D the denoiser of F under the parameterisation named here (v, x0, eps, ...; auto: the process's own)
     distill.student_output = "raw"
 
     config.optim = optim = ml_collections.ConfigDict()

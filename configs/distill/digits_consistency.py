@@ -6,10 +6,10 @@ an EMA target network (mu = 0.95), as the paper's CD on CIFAR-10 (with an L2 dis
 Run (after the quickstart):
   python -m experiments.main --config configs/distill/digits_consistency.py --mode distill \
       --workdir runs/digits_cd --config.distill.teacher=runs/quickstart
-The student's output is f = c_skip x + (1 - c_skip) D(x) with D the teacher's own parameterisation
-of the network (distill.student_output="denoiser"), so it starts as the teacher's denoiser. One-step
-samples and FD-digits at the end; --mode sample --config.sampling.num_steps=K for K-step
-consistency sampling.
+The student's output is f = c_skip x + (1 - c_skip) D(x) with D a v-prediction of the network
+(distill.student_output="v"; the teacher's eps-prediction would multiply the network's error by
+s / a, up to 150 at T). One-step samples and FD-digits at the end; --mode sample
+--config.sampling.num_steps=K for K-step consistency sampling.
 """
 
 from configs import quickstart
@@ -24,10 +24,11 @@ def get_config():
     distill.points_schedule = "fixed"
     distill.target_decay = 0.95
     distill.metric = "l2"
-    distill.student_output = "denoiser"  # f = c_skip x + (1 - c_skip) D: the student starts as the teacher's denoiser
+    distill.student_output = "v"  # f = c_skip x + (1 - c_skip) D with D a v-prediction: bounded at every noise level
 
     model = config.model
     model.parameterization = "consistency"
+    model.noise_condition = "time"  # the teacher's input: 999 t, so the student starts from the teacher as it is
     model.sigma_data = 0.5  # c_skip's data scale
 
     training = config.training

@@ -66,12 +66,12 @@ class ConsistencyParameterization(Parameterization):
 
     @classmethod
     def from_config(cls, config, process: SDE, noise_condition: str) -> "ConsistencyParameterization":
-        """config.model.sigma_data, the boundary at config.sampling.eps (where samples end), and for
-        config.distill.student_output="denoiser" the process's own parameterisation as the base."""
+        """config.model.sigma_data, the boundary at config.sampling.eps (where samples end), and the
+        base parameterisation config.distill.student_output ("raw": none; "auto": the process's own)."""
         base = None
-        if config.distill.student_output == "denoiser":
+        if config.distill.student_output != "raw":
             base_config = config.copy_and_resolve_references()
-            base_config.model.parameterization = "auto"
+            base_config.model.parameterization = str(config.distill.student_output)
             base = get_parameterization(base_config, process)
         return cls(float(config.model.sigma_data), float(config.sampling.eps), noise_condition, base)
 

@@ -183,7 +183,7 @@ RULES = {
     "distill.target_decay": _number(0.0, 1.0, hi_open=True),
     "distill.rho": POSITIVE,
     "distill.metric": _choice("l2", "l1"),
-    "distill.student_output": _choice("raw", "denoiser"),
+    "distill.student_output": lambda v: _choice("raw", "auto", *PARAMETERIZATIONS.names())(v),
     "optim.optimizer": _optimizer,
     "optim.lr": NON_NEGATIVE,
     "optim.beta1": _number(0.0, 1.0, hi_open=True),
