@@ -39,6 +39,8 @@ LONG_RUNNING_FILES = (
     "test_launch.py",
     "test_controllable_runner.py",
     "test_evaluation.py",
+    "test_latent_runner.py",
+    "test_distill_runner.py",
 )
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+from score_sde.config import base_config
 from score_sde.distillation import (
     ConsistencyParameterization,
     consistency_distillation_loss,
@@ -29,7 +30,8 @@ from score_sde.evaluation.mmd import mmd_squared
 from score_sde.models import MLPScoreNet
 from score_sde.oracle import GaussianMixture, example_mixture
 from score_sde.parameterization import PARAMETERIZATIONS, VPrediction
-from score_sde.sde import VPSDE
+from score_sde.runner.sampler_config import student_sampler
+from score_sde.sde import VPSDE, get_timesteps
 
 EPS = 1e-3
 PROCESS = VPSDE()
@@ -309,3 +311,24 @@ def test_a_consistency_student_draws_the_component_weights_in_one_step(full_opti
         f"{float(mmd_squared(samples, exact)):.2e}, 2 steps {float(mmd_squared(two_step, exact)):.2e}"
     )
     np.testing.assert_allclose(fractions, np.asarray(ORACLE.weights), atol=0.05)
+
+
+def test_the_runners_student_sampler_is_the_students_own_sampler():
+    """sampling.method="student": a progressive student samples by `sample_few_step` with its steps
+    (0: distill.final_steps), a consistency student by `sample_consistency` on the Karras grid's first
+    times; without a distillation method the setting is refused."""
+    distill = base_config().distill
+    shape, rng = (16, 2), jax.random.PRNGKey(15)
+    distill.method, distill.final_steps = "progressive", 2
+    x, nfe = student_sampler(distill, PROCESS, None, EPS)(rng, ORACLE.score, shape)
+    expected, _ = sample_few_step(rng, PROCESS, ORACLE.denoise, shape, 2, EPS)
+    np.testing.assert_allclose(x, expected, atol=1e-5)
+    assert int(nfe) == 2
+    distill.method = "consistency"
+    x, nfe = student_sampler(distill, PROCESS, 3, EPS)(rng, ORACLE.score, shape)
+    times = get_timesteps(PROCESS, 3, EPS, "karras", 7.0)[:-1]
+    np.testing.assert_allclose(x, sample_consistency(rng, PROCESS, ORACLE.denoise, shape, times, EPS)[0], atol=1e-5)
+    assert int(nfe) == 3
+    distill.method = ""
+    with pytest.raises(ValueError, match="set config.distill.method to 'progressive' or 'consistency'"):
+        student_sampler(distill, PROCESS, None, EPS)

@@ -173,6 +173,7 @@ def test_four_devices_and_two_processes_give_the_losses_of_one(tmp_path):
     assert Checkpointer(workdir).all_steps() == [10, 20]
 
 
+@pytest.mark.slow  # its parts run by default in test_jobs (image bits/dim, samples) and test_latent_runner
 def test_image_training_snapshots_samples_and_bits_per_dim(tmp_path):
     config = tiny_image_config()
     record = train(config, tmp_path, progress=False)

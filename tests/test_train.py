@@ -147,7 +147,11 @@ def test_mlp_options():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("model.name", "unet", r"unknown model config.model.name='unet': choose from \('mlp', 'ncsnpp'\)"),
+        (
+            "model.name",
+            "unet",
+            r"unknown model config.model.name='unet': choose from \('autoencoder', 'mlp', 'ncsnpp'\)",
+        ),
         ("data.dataset", "mnist", r"config.data.dataset='mnist'.*checkerboard"),
         ("sampling.method", "magic", r"config.sampling.method='magic'"),
         ("sampling.sde_solver", "milstein", r"config.sampling.sde_solver='milstein'"),

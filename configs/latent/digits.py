@@ -7,7 +7,7 @@ Run (after the autoencoder):
 Latents are drawn from the encoder's posterior inside every train step and scaled by latent
 diffusion's 1/std factor (stored in runs/digits_ae/latent_scale/). Samples are decoded to digits
 (samples/final/samples.png, FD-digits in metrics.jsonl); bits/dim is LSGM's bound. About 8
-minutes on 2 CPU cores.
+minutes on 2 CPU cores (FD-digits about 15, 10 classes; with the autoencoder, 14.5 minutes).
 """
 
 from configs import quickstart
@@ -16,7 +16,7 @@ from configs import quickstart
 def get_config():
     config = quickstart.get_config()
     config.data.latents_of = "runs/digits_ae"
-    config.training.n_iters = 2000
+    config.training.n_iters = 1500
 
     model = config.model
     model.nf = 32
@@ -25,5 +25,6 @@ def get_config():
 
     sampling = config.sampling
     sampling.num_steps = 200
-    config.eval.num_bpd_examples = 100
+    config.eval.batch_size = 50
+    config.eval.num_bpd_examples = 50
     return config

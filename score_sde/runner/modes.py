@@ -139,10 +139,15 @@ def fid_stats(config, workdir, progress: bool = True) -> dict:
 
 def check(config, workdir=None, progress: bool = False) -> dict:
     """Validates the config and builds the process, parameterisation, network (shapes only), loss
-    and sampler, reading no data and writing nothing; returns a summary of what a run would use."""
+    and sampler, reading no data and writing nothing (except a latent model's scale factor, estimated
+    and stored with its autoencoder on first use); returns a summary of what a run would use."""
     setup = build(config, with_data=False)
     sde, training, sampling = setup.sde, config.training, config.sampling
     params = setup.abstract_params()
+    latent, latents = setup.latent, {}
+    if latent is not None:
+        decoded = list(latent.image_shape)
+        latents["latents"] = f"{latent.workdir} (step {latent.step}), scale {latent.scale:.4g}, decoded to {decoded}"
     return {
         "config": "ok",
         "process": f"{type(sde).__name__}(T={sde.T:g}, N={sde.N}, prior_std={sde.prior_std:g})",
@@ -152,4 +157,5 @@ def check(config, workdir=None, progress: bool = False) -> dict:
         "loss": repr(setup.loss) if training.continuous else f"the reference's discrete loss of {training.sde}",
         "sampler": f"{sampling.method} (eps={sampling.eps:g})",
         "devices": f"{jax.device_count()} {jax.devices()[0].platform} device(s), {jax.process_count()} process(es)",
+        **latents,
     }
