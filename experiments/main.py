@@ -35,6 +35,7 @@ flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for a 
 flags.DEFINE_integer("num_processes", None, "Number of processes, for a manual multi-process launch.")
 flags.DEFINE_integer("process_id", None, "This process's index, for a manual multi-process launch.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+flags.DEFINE_bool("traceback", False, "Show the Python traceback of a refused setting or missing file, not one line.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -88,10 +89,12 @@ def main(argv):
         jax.devices()[0].platform,
     )
     try:
-        build(FLAGS.config, with_data=False)  # every setting checked before any work
-    except ValueError as error:  # a setting the checks refused: one line, no traceback
+        build(FLAGS.config, with_data=False, with_weights=False)  # every setting checked before any work
+        result = MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
+    except (ValueError, FileNotFoundError) as error:  # a refused setting or a missing file: one line
+        if FLAGS.traceback:
+            raise
         sys.exit(f"error: {error}")
-    result = MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
     if jax.process_index() == 0:
         print(json.dumps(result, indent=2))
 

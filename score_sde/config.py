@@ -124,7 +124,9 @@ def base_config() -> ml_collections.ConfigDict:
     data.latent_scale = 0.0  # latents are multiplied by this (0: 1 / std of the encoded training data, stored)
 
     config.sampling = sampling = ml_collections.ConfigDict()
-    sampling.method = "pc"  # pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++), student (distilled)
+    # pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++), student (distilled), or auto: the model's own
+    # (student for a distilled student, ode for a reflowed flow, else pc)
+    sampling.method = "auto"
     sampling.predictor = "reverse_diffusion"  # pc: euler_maruyama, reverse_diffusion, ancestral_sampling, none
     sampling.corrector = "langevin"  # pc: langevin, ald, none
     sampling.snr = 0.16  # pc: the corrector's signal-to-noise ratio
@@ -211,7 +213,9 @@ def base_config() -> ml_collections.ConfigDict:
     distill.points_schedule = "fixed"  # consistency: fixed (N, target_decay) or adaptive (N(k), mu(k) of the paper)
     distill.s0 = 2  # consistency, adaptive: initial N
     distill.s1 = 150  # consistency, adaptive: final N - 1
-    distill.target_decay = 0.95  # consistency: the target network's EMA decay mu (adaptive: mu0)
+    # consistency: the target network's EMA decay mu: 0 (the online network, as the CIFAR-10 code's CD), 0.95 (its
+    # ImageNet-64 / LSUN CD); adaptive schedule: mu0 of mu(k)
+    distill.target_decay = 0.0
     distill.rho = 7.0  # consistency: the Karras grid's exponent
     distill.metric = "l2"  # consistency: distance between student and target outputs: l2 or l1
     # consistency: the student's output f = c_skip x~ + c_out F ("raw", the paper's) or c_skip x~ + (1 - c_skip) D with
@@ -225,6 +229,24 @@ def base_config() -> ml_collections.ConfigDict:
     optim.beta2 = 0.999  # Adam's beta2
     optim.eps = 1e-8  # Adam's epsilon
     optim.weight_decay = 0.0  # decoupled weight decay
+    optim.decay_biases = True  # weight decay on biases too (False: every leaf named bias is left out, as VDM)
     optim.warmup = 5000  # steps of linear learning-rate warm-up (0: none)
     optim.grad_clip = 1.0  # global-norm gradient clipping at this norm (> 0), or -1: none (0 is refused)
     return config
+
+
+def on_schema(values) -> ml_collections.ConfigDict:
+    """A config on the current schema from `values` (a ConfigDict or a nested dict, e.g. a reference
+    config or a run's stored config.json): every field it sets, lists as the schema's tuples, and the
+    schema's default for every field it lacks; fields the schema does not know are kept as given."""
+    config = base_config()
+    _update(config, values.to_dict() if isinstance(values, ml_collections.ConfigDict) else values)
+    return config
+
+
+def _update(config: ml_collections.ConfigDict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and key in config:
+            _update(config[key], value)
+        else:
+            config[key] = tuple(value) if isinstance(value, list) else value

@@ -22,10 +22,21 @@ class TrainState:
     rng: Array
 
 
+# Leaves that VDM's AdamW leaves out of weight decay: every parameter named `bias`, and a learned
+# schedule's own biases (gamma_min is VDM's l1 bias).
+BIAS_NAMES = ("bias", "l2_bias", "gamma_min")
+
+
+def weight_decay_mask(params):
+    """True for every leaf of `params` that weight decay applies to: all but those named in BIAS_NAMES."""
+    return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) not in BIAS_NAMES, params)
+
+
 def make_optimizer(optim_config) -> optax.GradientTransformation:
     """Adam with linear warm-up over `warmup` steps and global-norm clipping at `grad_clip`
     (the reference's optimizer). A negative `grad_clip` disables clipping; 0 is refused, since
-    the reference would clip every gradient to norm 0 there."""
+    the reference would clip every gradient to norm 0 there. Decoupled weight decay applies to every
+    leaf, or with `decay_biases=False` to all but the biases (`weight_decay_mask`, as VDM)."""
     if optim_config.optimizer.lower() != "adam":
         raise ValueError(f"config.optim.optimizer={optim_config.optimizer!r}: only 'Adam' is supported")
     if optim_config.grad_clip == 0:
@@ -38,6 +49,7 @@ def make_optimizer(optim_config) -> optax.GradientTransformation:
         b2=float(optim_config.beta2),
         eps=float(optim_config.eps),
         weight_decay=float(optim_config.weight_decay),
+        mask=None if bool(optim_config.decay_biases) else weight_decay_mask,
     )
     if optim_config.grad_clip > 0:
         return optax.chain(optax.clip_by_global_norm(float(optim_config.grad_clip)), adam)

@@ -78,3 +78,25 @@ def exact_flow_solution(sde, shape: tuple[int, ...], eps: float):
     return sample_ode(
         jax.random.PRNGKey(0), sde, score, shape, solver="dopri8", rtol=1e-7, atol=1e-7, eps=eps, denoise=False
     )[0]
+
+
+MIXTURE_WEIGHTS = np.array([0.5, 0.3, 0.2])
+MIXTURE_MEANS = np.array([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]])
+MIXTURE_COVARIANCES = np.array([[[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]], [[0.25, 0.0], [0.0, 0.15]]])
+
+
+def mixture_denoiser(x: np.ndarray, sigma) -> np.ndarray:
+    """E[x_0 | x_0 + sigma z = x] (B, 2) of example_mixture's data in float64, written out here for
+    sigma a scalar or per example (B,): sum_k r_k(x) (m_k + C_k (C_k + sigma^2 I)^-1 (x - m_k)),
+    r_k proportional to w_k N(x; m_k, C_k + sigma^2 I)."""
+    variance = np.broadcast_to(np.asarray(sigma, np.float64) ** 2, x.shape[:1])[:, None, None]
+    log_r, means = [], []
+    for w, m, c in zip(MIXTURE_WEIGHTS, MIXTURE_MEANS, MIXTURE_COVARIANCES):
+        cov = c + variance * np.eye(2)  # (B, 2, 2)
+        diff = x - m
+        solved = np.linalg.solve(cov, diff[..., None])[..., 0]
+        log_r.append(np.log(w) - 0.5 * np.sum(diff * solved, -1) - 0.5 * np.log(np.linalg.det(cov)))
+        means.append(m + solved @ c.T)
+    log_r = np.stack(log_r)
+    r = np.exp(log_r - log_r.max(0))
+    return np.einsum("kb,kbd->bd", r / r.sum(0), np.stack(means))

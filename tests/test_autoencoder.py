@@ -63,13 +63,20 @@ def test_the_decoder_nll_is_a_gaussian_density_with_the_learned_scale():
 
 def test_the_loss_is_the_decoder_nll_plus_the_weighted_kl_per_dimension():
     module = tiny()
-    params = init(module)
+    params = {**init(module), "log_scale": jnp.asarray(-1.3 / LOG_SCALE_RATE)}  # a scale other than 1
     x = jax.random.uniform(jax.random.PRNGKey(6), (2, 16, 16, 1))
     key = jax.random.PRNGKey(7)
     (without, metrics), (with_kl, _) = (autoencoder_loss(module, params, key, x, w, False) for w in (0.0, 1.0))
-    kl = module.apply({"params": params}, x, method="encode").kl()
-    np.testing.assert_allclose(with_kl - without, np.mean(kl) / 256, rtol=1e-4)
-    np.testing.assert_allclose(without, metrics["nll_per_dim"], rtol=1e-6)
+    posterior = module.apply({"params": params}, x, method="encode")
+    np.testing.assert_allclose(with_kl - without, np.mean(posterior.kl()) / 256, rtol=1e-4)
+    # the NLL term, computed here: the loss's posterior draw (the first half of its key), the decoder's
+    # mean there and scipy's normal density with the learned scale, per pixel dimension
+    z = posterior.sample(jax.random.split(key)[0])
+    mean = np.asarray(module.apply({"params": params}, z, method="decode"), np.float64)
+    scale = np.exp(LOG_SCALE_RATE * float(params["log_scale"]))
+    expected = -norm(mean, scale).logpdf(np.asarray(x, np.float64)).reshape(2, -1).sum(1).mean() / 256
+    np.testing.assert_allclose(without, expected, rtol=1e-5)
+    np.testing.assert_allclose(metrics["nll_per_dim"], expected, rtol=1e-5)
 
 
 def test_bad_shapes_are_refused_with_the_setting_named():

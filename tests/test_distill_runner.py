@@ -12,7 +12,7 @@ import pytest
 
 from score_sde.checkpoints import Checkpointer
 from score_sde.runner.distill import ROUND_RECORD, distill
-from score_sde.runner.modes import sample
+from score_sde.runner.modes import compute_likelihood, sample
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.students import student_optimizer, student_params
@@ -81,10 +81,13 @@ def test_consistency_distillation_trains_a_student_sampled_in_one_or_more_steps(
     teacher_config, teacher_workdir = teacher_run
     config = student_config(teacher_config, teacher_workdir, "consistency")
     config.distill.points_schedule = "adaptive"
-    config.training.final_eval = True
+    config.training.final_eval, config.eval.enable_bpd = True, True
     workdir = tmp_path / "cd"
     record = distill(config, workdir, progress=False)
     assert record["sample_nfe"] == 1 and np.isfinite(record["fd_digits"])
+    assert not {"bpd", "nll_nats", "likelihood_time_s"} & set(record)  # a few-step sampler defines no density
+    with pytest.raises(ValueError, match="consistency student .* defines no density"):
+        compute_likelihood(config, workdir, progress=False)
     losses = [json.loads(line).get("loss") for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(loss) for loss in losses if loss is not None)
     params = load_params(build(config, with_data=False), workdir, -1)[0]

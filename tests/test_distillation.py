@@ -31,11 +31,13 @@ from score_sde.models import MLPScoreNet
 from score_sde.oracle import GaussianMixture, example_mixture
 from score_sde.parameterization import PARAMETERIZATIONS, VPrediction
 from score_sde.runner.sampler_config import student_sampler
-from score_sde.sde import VPSDE, get_timesteps
+from score_sde.sde import VPSDE, EDMPath, get_timesteps
+from tests.helpers import mixture_denoiser
 
 EPS = 1e-3
 PROCESS = VPSDE()
 ORACLE = example_mixture(PROCESS)
+EDM_ORACLE = example_mixture(EDMPath())
 
 
 def test_the_target_makes_one_ddim_step_land_on_the_teachers_two():
@@ -75,17 +77,25 @@ def test_the_loss_vanishes_for_a_student_that_takes_the_teachers_two_steps_in_on
     """With a linear teacher (one Gaussian component), the map x_t -> x~ is known in closed form at
     each time, so a student returning it has loss 0, and one off by 0.1 has loss 0.01 max(SNR, 1)."""
     single = GaussianMixture(PROCESS, jnp.ones(1), jnp.array([[0.5, -1.0]]), jnp.array([[[0.4, 0.1], [0.1, 0.3]]]))
-    grid, next_a, next_s = few_step_times(PROCESS, 4, EPS)  # the teacher's grid of a 2-step student
+    # the teacher's grid of a 2-step student, written out: 4 time-uniform DDIM steps from T, the last to
+    # clean data (a = 1, s = 0); the student steps from t_0 over t_1 to t_2 and from t_2 over t_3 to clean
+    grid = jnp.asarray(np.linspace(PROCESS.T, EPS, 5)[:4], jnp.float32)
+    coefficients = lambda t: tuple(v[:, None] for v in PROCESS.marginal_coefficients(t))
+
+    def ddim(x, t, a, s, a_to, s_to):
+        x0 = single.denoise(x, t)
+        return a_to * x0 + s_to * (x - a * x0) / s
 
     def exact_student(x, t, offset=0.0):
+        """x~ such that one DDIM step of the student lands where the teacher's two do:
+        x_end = a_end x~ + s_end (x - a x~) / s, so x~ = (x_end - s_end x / s) / (a_end - s_end a / s)."""
         index = jnp.argmin(jnp.abs(grid[None] - t[:, None]), axis=1)  # t is a student time: t_0 or t_2
-        a, s = (v[:, None] for v in PROCESS.marginal_coefficients(t))
-        a_mid, s_mid = (v[:, None] for v in PROCESS.marginal_coefficients(grid[index + 1]))
-        a_end, s_end = next_a[index + 1][:, None], next_s[index + 1][:, None]
-        x_mid = a_mid * single.denoise(x, t) + s_mid * (x - a * single.denoise(x, t)) / s
-        d_mid = single.denoise(x_mid, grid[index + 1])
-        x_end = a_end * d_mid + s_end * (x_mid - a_mid * d_mid) / s_mid
-        return distillation_target(x, x_end, a, s, a_end, s_end) + offset
+        (a, s), (a_mid, s_mid) = coefficients(t), coefficients(grid[index + 1])
+        clean = (index + 2 == 4)[:, None]
+        a_end, s_end = coefficients(grid[jnp.minimum(index + 2, 3)])
+        a_end, s_end = jnp.where(clean, 1.0, a_end), jnp.where(clean, 0.0, s_end)
+        x_end = ddim(ddim(x, t, a, s, a_mid, s_mid), grid[index + 1], a_mid, s_mid, a_end, s_end)
+        return (x_end - s_end * x / s) / (a_end - s_end * a / s) + offset
 
     x0 = single.sample(jax.random.PRNGKey(2), 256)[0]
     loss = lambda student, weighting: float(
@@ -149,12 +159,26 @@ def test_the_teachers_heun_step_is_second_order_on_a_gaussian():
     assert errors[1] < errors[0] / 6  # local error O(h^3): 8x; a first-order step would give 4x
 
 
-def test_the_schedules_follow_the_papers_formulas():
+def official_ema_and_scales(step, total_steps, start_ema, start_scales, end_scales):
+    """openai/consistency_models' ema_and_scales_fn (target_ema_mode "adaptive", scale_mode "progressive")
+    transcribed: (target_ema, scales)."""
+    scales = np.ceil(np.sqrt((step / total_steps) * ((end_scales + 1) ** 2 - start_scales**2) + start_scales**2) - 1)
+    scales = np.maximum(scales.astype(np.int32), 1)
+    c = -np.log(start_ema) * start_scales
+    target_ema = np.exp(-c / scales)
+    return float(target_ema), int(scales + 1)
+
+
+def test_the_schedules_follow_the_official_code():
+    """N(k) and mu(k) against the official code's; mu(0) = mu0^2 = 0.9025 at s0 = 2 (dividing by N(k),
+    as the paper's text reads, gives 0.95: off by 0.05)."""
     total, s0, s1, mu0 = 1000, 2, 150, 0.95
     for k in (0, 1, 250, 999, 1000):
-        expected = int(np.ceil(np.sqrt(k / total * ((s1 + 1) ** 2 - s0**2) + s0**2) - 1) + 1)
-        assert int(num_points_schedule(k, total, s0, s1)) == expected
-        np.testing.assert_allclose(target_ema_decay(k, total, s0, s1, mu0), np.exp(s0 * np.log(mu0) / expected))
+        expected_mu, expected_points = official_ema_and_scales(k, total, mu0, s0, s1)
+        assert int(num_points_schedule(k, total, s0, s1)) == expected_points
+        np.testing.assert_allclose(target_ema_decay(k, total, s0, s1, mu0), expected_mu, rtol=1e-6)
+    np.testing.assert_allclose(target_ema_decay(0, total, s0, s1, mu0), 0.9025, rtol=1e-6)
+    assert float(target_ema_decay(500, total, s0, s1, 0.0)) == 0.0  # mu0 = 0: the online network throughout
     assert int(num_points_schedule(0, total)) == s0 and int(num_points_schedule(total, total)) == s1 + 1
     times = consistency_time(PROCESS, jnp.arange(18), 18, EPS)
     sigmas = np.exp(-0.5 * np.asarray(PROCESS.log_snr(times)))
@@ -163,18 +187,108 @@ def test_the_schedules_follow_the_papers_formulas():
     np.testing.assert_allclose([times[0], times[-1]], [EPS, PROCESS.T], rtol=1e-6)
 
 
+def official_consistency_loss(student, target, teacher, x_start, indices, noise, num_scales, sigma_min, sigma_max, rho):
+    """openai/consistency_models' consistency_losses (karras_diffusion.py) for consistency distillation,
+    weight_schedule "uniform", loss_norm "l2", transcribed in float64: indices in [0, N - 2] on the
+    descending Karras grid, the student at the larger sigma t, the teacher's Heun step to t2, the target
+    at t2; the mean over the batch (the trainer's .mean())."""
+    inv_max, inv_min = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    t = (inv_max + indices / (num_scales - 1) * (inv_min - inv_max)) ** rho
+    t2 = (inv_max + (indices + 1) / (num_scales - 1) * (inv_min - inv_max)) ** rho
+    x_t = x_start + noise * t[:, None]
+    distiller = student(x_t, t)
+    d = (x_t - teacher(x_t, t)) / t[:, None]
+    samples = x_t + d * (t2 - t)[:, None]
+    next_d = (samples - teacher(samples, t2)) / t2[:, None]
+    x_t2 = x_t + (d + next_d) * ((t2 - t) / 2)[:, None]
+    distiller_target = target(x_t2, t2)
+    return np.mean(np.mean((distiller - distiller_target) ** 2, axis=-1))
+
+
+def official_denoise(network, sigma_min, sigma_data=0.5):
+    """The official `denoise` with get_scalings_for_boundary_condition: c_out model(c_in x, 250 ln sigma)
+    + c_skip x, the network taking its time as 1000 * 0.25 ln(sigma + 1e-44)."""
+
+    def denoise(x, sigma):
+        c_skip = sigma_data**2 / ((sigma - sigma_min) ** 2 + sigma_data**2)
+        c_out = (sigma - sigma_min) * sigma_data / (sigma**2 + sigma_data**2) ** 0.5
+        c_in = 1 / (sigma**2 + sigma_data**2) ** 0.5
+        output = network(c_in[:, None] * x, 1000 * 0.25 * np.log(sigma + 1e-44))
+        return c_out[:, None] * output + c_skip[:, None] * x
+
+    return denoise
+
+
+def test_consistency_distillation_loss_is_the_official_loss_on_the_same_draws():
+    """On EDM's path (the official code's sigma space) with the exact mixture denoiser as teacher and two
+    small fixed networks as student and target: the loss equals the official loss fed the same index and
+    noise draws (our index i is its N - 2 - i on the descending grid), float32 against float64: to 1e-4
+    (measured 1e-7); an Euler teacher step instead of Heun's misses by 2e-2."""
+    process, num_points, sigma_min = EDMPath(), 18, 0.002
+    weights = {
+        "student": (np.array([[0.8, -0.3], [0.2, 1.1]]), np.array([0.5, -0.7])),
+        "target": (np.array([[1.0, 0.4], [-0.2, 0.9]]), np.array([-0.3, 0.6])),
+    }
+    network = lambda name, xp: (
+        lambda x_in, c_noise: xp.tanh(x_in @ weights[name][0] + c_noise[:, None] * weights[name][1])
+    )
+    parameterization = ConsistencyParameterization(sigma_data=0.5, eps=sigma_min, noise_condition="log_sigma")
+
+    def ours(name):
+        def f(x, t):
+            x_in, c_noise = parameterization.network_inputs(process, x, t)
+            return parameterization.denoise(process, x, t, network(name, jnp)(x_in, c_noise))
+
+        return f
+
+    rng = jax.random.PRNGKey(11)
+    x0 = jnp.asarray(EDM_ORACLE.sample(jax.random.PRNGKey(12), 256)[0])
+    loss = consistency_distillation_loss(
+        rng, process, ours("student"), ours("target"), EDM_ORACLE.denoise, x0, num_points, sigma_min
+    )
+    index_rng, noise_rng = jax.random.split(rng)
+    index = np.asarray(jax.random.randint(index_rng, (256,), 0, num_points - 1))
+    noise = np.asarray(jax.random.normal(noise_rng, x0.shape), np.float64)
+    official = lambda name: official_denoise(lambda x, r: network(name, np)(x, r / 1000), sigma_min)
+    expected = official_consistency_loss(
+        official("student"),
+        official("target"),
+        mixture_denoiser,
+        np.asarray(x0, np.float64),
+        num_points - 2 - index,
+        noise,
+        num_points,
+        sigma_min,
+        process.sigma_max,
+        7.0,
+    )
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-4)
+
+
 def test_consistency_sampling_with_the_oracle_consistency_map():
     """With f = the exact denoiser (a consistency function only where the posterior is a point; here
     the point is the wiring): one step is f(x_T, T), nfe counts one evaluation per time, and a time
-    list renoises by the forward process between evaluations."""
+    list re-noises by the forward process between evaluations (against a loop written here)."""
     shape = (8, 2)
     x, nfe = sample_consistency(jax.random.PRNGKey(6), PROCESS, ORACLE.denoise, shape, [PROCESS.T], EPS)
     prior = PROCESS.prior_sampling(jax.random.split(jax.random.PRNGKey(6))[0], shape)
     a_eps = PROCESS.marginal_coefficients(jnp.array([EPS]))[0][0]
     np.testing.assert_allclose(x, a_eps * ORACLE.denoise(prior, jnp.full((8,), PROCESS.T)), rtol=1e-6)
     assert int(nfe) == 1
-    _, nfe = sample_consistency(jax.random.PRNGKey(6), PROCESS, ORACLE.denoise, shape, [PROCESS.T, 0.5, 0.1], EPS)
+    # three times: after f at T, the forward process from eps to tau re-noises y (the draws of step i:
+    # fold_in(second key, i)), x_tau = a_tau y + sqrt(s_tau^2 - (a_tau s_eps / a_eps)^2) z, then f again
+    times = [PROCESS.T, 0.5, 0.1]
+    x, nfe = sample_consistency(jax.random.PRNGKey(6), PROCESS, ORACLE.denoise, shape, times, EPS)
     assert int(nfe) == 3
+    coefficients = lambda t: [float(v[0]) for v in PROCESS.marginal_coefficients(jnp.array([t]))]
+    (a_eps, s_eps), noise_rng = coefficients(EPS), jax.random.split(jax.random.PRNGKey(6))[1]
+    y = np.asarray(ORACLE.denoise(prior, jnp.full((8,), PROCESS.T)), np.float64)
+    for i, tau in enumerate(times[1:]):
+        a_tau, s_tau = coefficients(tau)
+        z = np.asarray(jax.random.normal(jax.random.fold_in(noise_rng, i), shape))
+        x_tau = a_tau * y + np.sqrt(s_tau**2 - (a_tau * s_eps / a_eps) ** 2) * z
+        y = np.asarray(ORACLE.denoise(jnp.asarray(x_tau, jnp.float32), jnp.full((8,), tau)), np.float64)
+    np.testing.assert_allclose(x, a_eps * y, rtol=1e-4, atol=1e-5)
 
 
 # --- trained students (slow) ------------------------------------------------------------------

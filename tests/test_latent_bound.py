@@ -134,11 +134,16 @@ def test_the_bound_is_tight_with_the_exact_posterior_as_encoder():
         assert abs(np.mean(draws) - exact - shift**2) < 4 * stderr + ODE_TOLERANCE
 
 
-def test_the_bits_per_dim_parts_sum_to_the_total_of_the_likelihood_conversion():
+def test_the_bits_per_dim_parts_are_the_likelihood_conversion_of_each_part():
+    """Each part in bits/dim by itself: nats / (D ln 2), the dequantisation offset 8 - log2(hi - lo)
+    (7 for [-1, 1], as score_sde.likelihood.bits_per_dim) on the decoder's part alone, and the total
+    from the bound (a bound unequal to its parts shows it is not recomputed from them)."""
     parts = {"latent_nll": np.array([300.0]), "decoder_nll": np.array([-120.0]), "encoder_entropy": np.array([40.0])}
-    parts["bound"] = parts["latent_nll"] + parts["decoder_nll"] - parts["encoder_entropy"]
-    dims, data_range = 256, (-1.0, 1.0)
-    bits = latent_bits_per_dim(parts, dims, data_range)
-    expected = 140.0 / (dims * np.log(2)) - np.log2(2.0) + 8.0  # score_sde.likelihood.bits_per_dim's conversion
-    np.testing.assert_allclose(bits["bpd"], expected, rtol=1e-12)
-    np.testing.assert_allclose(bits["latent_nll"] + bits["decoder_nll"] - bits["encoder_entropy"], bits["bpd"])
+    parts["bound"] = np.array([150.0])
+    dims, nats_to_bits = 256, 1 / (256 * np.log(2))
+    for data_range, offset in (((-1.0, 1.0), 7.0), ((0.0, 1.0), 8.0)):
+        bits = latent_bits_per_dim(parts, dims, data_range)
+        np.testing.assert_allclose(bits["bpd"], 150.0 * nats_to_bits + offset, rtol=1e-12)
+        np.testing.assert_allclose(bits["latent_nll"], 300.0 * nats_to_bits, rtol=1e-12)
+        np.testing.assert_allclose(bits["decoder_nll"], -120.0 * nats_to_bits + offset, rtol=1e-12)
+        np.testing.assert_allclose(bits["encoder_entropy"], 40.0 * nats_to_bits, rtol=1e-12)

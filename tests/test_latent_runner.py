@@ -7,8 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from configs.latent import digits as latent_digits
-from configs.latent import digits_autoencoder
 from score_sde.runner.modes import sample
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import train
@@ -80,16 +78,3 @@ def test_a_latent_model_refuses_an_autoencoder_of_other_data(autoencoder_run):
     config.data.latents_of = "/nonexistent/run"
     with pytest.raises(FileNotFoundError, match="config.data.latents_of='/nonexistent/run'"):
         build(config, with_data=False)
-
-
-@pytest.mark.slow
-def test_the_digits_latent_model_draws_recognisable_digits(tmp_path):
-    """The documented runs: the autoencoder's held-out reconstruction error, then a latent model
-    whose decoded samples reach FD-digits < 40 with at least 8 classes."""
-    ae_workdir = tmp_path / "digits_ae"
-    reconstruction = train(digits_autoencoder.get_config(), ae_workdir, progress=False)
-    assert reconstruction["reconstruction_rmse_levels"] < 3  # measured: 1.41 levels
-    config = latent_digits.get_config()
-    config.data.latents_of = str(ae_workdir)
-    record = train(config, tmp_path / "digits_latent", progress=False)
-    assert record["fd_digits"] < 40 and record["digit_classes_covered"] >= 8

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from configs.latent import digits_autoencoder
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.oracle import GaussianMixture
 from score_sde.sde import VPSDE
@@ -103,29 +104,6 @@ def test_the_default_toy_run_learns_the_ring(tmp_path):
     assert entropy - 0.02 < final["nll_nats"] < entropy + 0.2, (final["nll_nats"], entropy)
 
 
-@pytest.mark.slow
-def test_the_quickstart_learns_digits(tmp_path):
-    """`make run` as documented (about 10 minutes on 2 CPU cores): the samples are digits by
-    FD-digits (100 held-out real digits score about 9, uniform noise about 400) and cover the
-    classes; the test bits/dim is far below the 8 bits of uniform pixels."""
-    workdir = tmp_path / "quickstart"
-    command = [
-        sys.executable,
-        "-m",
-        "experiments.main",
-        "--config",
-        "configs/quickstart.py",
-        "--workdir",
-        str(workdir),
-        "--progress=false",
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    final = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()][-1]
-    assert final["fd_digits"] < 40 and final["digit_classes_covered"] >= 8, final
-    assert final["bpd"] < 3.0, final
-
-
 def test_mode_check_validates_builds_and_touches_nothing(tmp_path):
     """`--mode check` on a shipped config with overrides that every config accepts: the summary,
     exit 0, no workdir; a misspelt field is one line naming it."""
@@ -164,6 +142,26 @@ def test_mode_check_validates_builds_and_touches_nothing(tmp_path):
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if "predicter" in line]
     assert len(lines) == 1 and "did you mean predictor?" in lines[0], result.stderr[-2000:]
+
+
+def test_mode_check_of_a_latent_model_reads_its_autoencoders_config_alone(tmp_path):
+    """`--mode check` of configs/latent/digits.py: with no autoencoder run, one line naming
+    config.data.latents_of (no traceback); with the autoencoder's config.json written and no checkpoint
+    yet (its training under way), the check passes and builds the score model for its 8x8x2 latents."""
+    autoencoder = tmp_path / "autoencoder"
+    command = [sys.executable, "-m", "experiments.main", "--config", "configs/latent/digits.py", "--mode", "check"]
+    command.append(f"--config.data.latents_of={autoencoder}")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"config.data.latents_of='{autoencoder}'" in lines[0], result.stderr[-2000:]
+    autoencoder.mkdir()
+    (autoencoder / "config.json").write_text(json.dumps(digits_autoencoder.get_config().to_dict()))
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["event_shape"] == [8, 8, 2] and "weights not read" in summary["latents"], summary
+    assert not (autoencoder / "checkpoints").exists() and not (autoencoder / "latent_scale").exists()
 
 
 def _ring_entropy() -> float:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -403,6 +404,59 @@ def test_ema_weights_replace_the_trainable_parameters_in_order():
         state_dict_from_checkpoint(checkpoint)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_pytorch_checkpoint("/nonexistent/checkpoint_26.pth", config)
+
+
+def reference_style_config(fields: dict) -> ml_collections.ConfigDict:
+    """A ConfigDict holding exactly `fields` ({"section.name": value}, as the official code's configs
+    set them) and none of this project's own."""
+    config = ml_collections.ConfigDict()
+    for path, value in fields.items():
+        *sections, name = path.split(".")
+        node = config
+        for section in sections:
+            if section not in node:
+                node[section] = ml_collections.ConfigDict()
+            node = node[section]
+        node[name] = list(value) if isinstance(value, tuple) else value
+    return config
+
+
+def fixture_reference_config(name: str) -> ml_collections.ConfigDict:
+    """The reference config of a fixture: its config.model fields, the three data fields, continuous training."""
+    model = json.loads((FIXTURES / f"{name}.json").read_text())["model_config"]
+    data = {f"data.{k}": model.pop(k) for k in ("image_size", "num_channels", "centered")}
+    return reference_style_config({**{f"model.{k}": v for k, v in model.items()}, **data, "training.continuous": True})
+
+
+def test_reference_style_configs_build_and_import(tmp_path):
+    """get_model, from_pytorch_state_dict and load_pytorch_checkpoint take a config with the reference's
+    fields alone (what it lacks takes the schema's default): the full-size DDPM++ (cont.) of the
+    reference's CIFAR-10 config has the reference's parameter count, and a fixture's reference config
+    imports its state dict and reproduces the reference output (load_pytorch_checkpoint: next test)."""
+    from tests.test_configs import REFERENCE, REFERENCE_DEFAULTS
+
+    config = reference_style_config({**REFERENCE_DEFAULTS, **REFERENCE["vp.cifar10_ddpmpp_continuous"]})
+    assert "input_fourier_exponents" not in config.model and "attention_implementation" not in config.model
+    shapes = jax.eval_shape(get_model(config).init, jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.ones((1,)))
+    assert sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"])) == 61_804_419
+
+    _, arrays, _, state_dict = _fixture("ddpmpp_vp_small")
+    config = fixture_reference_config("ddpmpp_vp_small")
+    params = from_pytorch_state_dict(state_dict, config)
+    x = jnp.transpose(arrays["input_x"], (0, 2, 3, 1))
+    out = jax.jit(get_model(config).apply)({"params": params}, x, jnp.asarray(arrays["input_time_cond"]))
+    reference = np.transpose(arrays["output"], (0, 2, 3, 1))
+    assert np.abs(out - reference).max() / np.abs(reference).max() < 1e-4
+
+
+def test_a_reference_style_config_reads_a_pth_checkpoint(tmp_path):
+    torch = pytest.importorskip("torch")  # optional: only the .pth reader needs it
+    _, _, _, state_dict = _fixture("ddpmpp_vp_small")
+    config = fixture_reference_config("ddpmpp_vp_small")
+    params = from_pytorch_state_dict(state_dict, config)
+    torch.save({"model": {k: torch.from_numpy(np.array(v)) for k, v in state_dict.items()}}, tmp_path / "c.pth")
+    loaded = load_pytorch_checkpoint(tmp_path / "c.pth", config, ema=False)
+    jax.tree.map(np.testing.assert_array_equal, loaded, params)
 
 
 def test_a_reference_pth_checkpoint_loads_with_its_ema_weights(tmp_path):

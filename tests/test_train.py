@@ -106,6 +106,28 @@ def test_optimizer_warms_up_linearly_and_clips():
         make_optimizer(config)
 
 
+def test_weight_decay_leaves_biases_out_when_asked():
+    """With zero gradients AdamW's update is -lr * wd * p: on every leaf by default, and with
+    decay_biases=False (VDM's mask) on none named bias, l2_bias or gamma_min."""
+    config = toy2d.get_config().optim
+    config.warmup, config.lr, config.weight_decay, config.grad_clip = 0, 0.1, 0.5, -1.0
+    params = {
+        "Dense_0": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
+        "schedule": {"gamma_min": jnp.ones(()), "l2_bias": jnp.ones(3), "l2_kernel": jnp.ones(3)},
+    }
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    decayed = {
+        "Dense_0": {"kernel": True, "bias": False},
+        "schedule": {"gamma_min": False, "l2_bias": False, "l2_kernel": True},
+    }
+    for decay_biases in (True, False):
+        config.decay_biases = decay_biases
+        optimizer = make_optimizer(config)
+        updates, _ = optimizer.update(zeros, optimizer.init(params), params)
+        expected = jax.tree.map(lambda p, d, on=decay_biases: -0.05 * p * (d or on), params, decayed)
+        jax.tree.map(lambda u, e: np.testing.assert_allclose(u, e, rtol=1e-6), updates, expected)
+
+
 def test_toy_datasets_have_their_shapes_and_supports():
     x = np.asarray(eight_gaussians(jax.random.PRNGKey(0), 4000))
     np.testing.assert_allclose(np.linalg.norm(x, axis=1).mean(), 2.0, atol=0.02)

@@ -3,7 +3,8 @@
 EDM's preconditioning, loss weighting and log-normal noise levels (sigma_data 0.5, P_mean -1.2,
 P_std 1.2) on EDM's sigma path, and its CIFAR-10 training settings (train.py, cond=0,
 arch=ddpmpp): Adam at lr 1e-3 with a 10 Mimg linear ramp-up, batch 512, 200 Mimg, EMA by
-half-life 500 kimg (ramp-up ratio 0.05), dropout 0.13, no gradient clipping, DDPM++ with 128
+half-life 500 kimg (ramp-up ratio 0.05), dropout 0.13, no gradient clipping, the loss summed over
+pixels, 8-bit samples rounded to the nearest level, DDPM++ with 128
 channels, channel multipliers (2, 2, 2), 4 blocks per resolution, attention at 16x16 and
 positional embeddings of c_noise = ln(sigma) / 4. Left out: EDM's non-leaking augmentation (and
 its augmentation labels), and its resample filter [1, 1] (this DDPM++ resamples with the
@@ -19,7 +20,7 @@ def get_config():
     config = base_config()
     training = config.training
     training.sde = "edm"  # auto: EDM's preconditioning, EDM weighting, log-normal noise levels
-    training.reduce_mean = True
+    training.reduce_mean = False  # EDM sums the loss over pixels (with no clipping only Adam's eps sees the scale)
     training.eps = 0.002  # sigma_min: the log-normal levels' lower clip, and the bound's decoder level
     training.batch_size = 512
     training.n_iters = 390625  # 200 Mimg
@@ -53,4 +54,5 @@ def get_config():
     sampling.method = "heun"
     sampling.num_steps = 18  # noise levels: 17 Heun steps and the final Euler step, 35 NFE
     sampling.eps = 0.002  # sigma_min
+    sampling.to_uint8 = "round"  # EDM's (x * 127.5 + 128).clip(0, 255).to(uint8)
     return config

@@ -1,6 +1,7 @@
 """EDM (Karras et al. 2022) at quickstart scale: the quickstart's network, data and budget with
 EDM's preconditioning, loss and noise-level sampling, EMA by half-life, and EDM's Heun sampler
-(18 noise levels, 35 NFE).
+(18 noise levels, 35 NFE), 8-bit samples rounded as EDM rounds them. It keeps the quickstart's
+optimiser: the loss averaged over pixels and clipped at norm 1 (EDM sums and does not clip).
 
 Run:  python -m experiments.main --config configs/edm/digits.py --workdir runs/edm_digits
 """
@@ -20,4 +21,5 @@ def get_config():
     sampling.method = "heun"
     sampling.num_steps = 18
     sampling.eps = 0.002  # sigma_min
+    sampling.to_uint8 = "round"  # EDM's (x * 127.5 + 128).clip(0, 255).to(uint8)
     return config

@@ -110,16 +110,21 @@ def consistency_time(process: SDE, index: Array, num_points, eps: float, rho: fl
 
 
 def num_points_schedule(step, total_steps: int, s0: int = 2, s1: int = 150) -> Array:
-    """The paper's N(k) = ceil(sqrt(k / K ((s1 + 1)^2 - s0^2) + s0^2) - 1) + 1 (int32): s0 + ... at
-    k = 0 growing to s1 + 1 at k = K."""
+    """The paper's N(k) = max(ceil(sqrt(k / K ((s1 + 1)^2 - s0^2) + s0^2) - 1), 1) + 1 (int32), as the
+    official codes compute it: s0 at k = 0 growing to s1 + 1 at k = K."""
     k = jnp.asarray(step, jnp.float32)
     value = jnp.sqrt(k / total_steps * ((s1 + 1) ** 2 - s0**2) + s0**2) - 1.0
-    return (jnp.ceil(value) + 1).astype(jnp.int32)
+    return (jnp.maximum(jnp.ceil(value), 1.0) + 1).astype(jnp.int32)
 
 
 def target_ema_decay(step, total_steps: int, s0: int = 2, s1: int = 150, mu0: float = 0.95) -> Array:
-    """The paper's target decay mu(k) = exp(s0 log mu0 / N(k))."""
-    return jnp.exp(s0 * np.log(mu0) / num_points_schedule(step, total_steps, s0, s1).astype(jnp.float32))
+    """The target decay mu(k) = exp(s0 log mu0 / (N(k) - 1)) of the official codes (openai/consistency_models
+    and consistency_models_cifar10 divide by the intervals of the grid, N(k) - 1; so mu(0) = mu0^2 at s0 = 2);
+    mu0 = 0 gives 0 throughout."""
+    if mu0 == 0.0:
+        return jnp.zeros((), jnp.float32)
+    intervals = num_points_schedule(step, total_steps, s0, s1).astype(jnp.float32) - 1.0
+    return jnp.exp(s0 * np.log(mu0) / intervals)
 
 
 def heun_teacher_step(process: SDE, teacher_denoise: DenoiserFn, x: Array, t_from: Array, t_to: Array) -> Array:

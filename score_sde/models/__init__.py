@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from score_sde._types import Array
+from score_sde.config import on_schema
 from score_sde.models.autoencoder import Autoencoder
 from score_sde.models.autoencoder import from_config as autoencoder_from_config
 from score_sde.models.mlp import MLPScoreNet
@@ -43,7 +44,9 @@ def _autoencoder(config) -> nn.Module:
 
 
 def get_model(config) -> nn.Module:
-    """The Flax module named by `config.model.name`, built from `config.model.*`."""
+    """The Flax module named by `config.model.name`, built from `config.model.*`; `config` may be a
+    reference-style one (the official score_sde's fields alone): what it lacks takes the schema's default."""
+    config = on_schema(config)
     return MODELS.get(config.model.name, "config.model.name")(config)
 
 

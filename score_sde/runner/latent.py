@@ -76,9 +76,13 @@ def latent_data(data: Data, latent: LatentSpace) -> Data:
     return dataclasses.replace(data, event_shape=latent.latent_shape, model_input=model_input)
 
 
-def load_latent_space(config, build: Callable) -> LatentSpace:
+def load_latent_space(config, build: Callable, with_weights: bool = True) -> LatentSpace:
     """The autoencoder of config.data.latents_of (checkpoint config.data.latents_ckpt) and its scale;
-    `build(config, with_data=False)` builds a run's setup (passed in: this module is part of it)."""
+    `build(config, with_data=False)` builds a run's setup (passed in: this module is part of it).
+
+    Without `with_weights` only the autoencoder's config.json is read (start-up checks, --mode check, an
+    autoencoder still training): the parameters are shapes alone, step -1, and the scale
+    config.data.latent_scale (0: estimated when the weights are loaded)."""
     workdir = str(config.data.latents_of)
     ae_config = run_config(workdir, "config.data.latents_of")
     if ae_config.model.name != "autoencoder":
@@ -93,12 +97,19 @@ def load_latent_space(config, build: Callable) -> LatentSpace:
                 f"({ae_config.data[field]!r} in {workdir}/config.json): a latent model sees the autoencoder's data"
             )
     ae_setup = build(ae_config, with_data=False)
-    params, step, _ = load_params(ae_setup, Path(workdir), int(config.data.latents_ckpt), "config.data.latents_ckpt")
+    if with_weights:
+        params, step, _ = load_params(
+            ae_setup, Path(workdir), int(config.data.latents_ckpt), "config.data.latents_ckpt"
+        )
+    else:
+        params, step = ae_setup.abstract_params(), -1
     image_shape = ae_setup.event_shape
     latent_shape = jax.eval_shape(
         lambda p, x: ae_setup.model.apply({"params": p}, x, method="encode").mean, params, jnp.zeros((1, *image_shape))
     ).shape[1:]
     space = LatentSpace(ae_setup.model, params, 1.0, image_shape, tuple(latent_shape), workdir, step)
+    if not with_weights:
+        return dataclasses.replace(space, scale=float(config.data.latent_scale))
     scale = float(config.data.latent_scale) or stored_scale(space, config)
     return dataclasses.replace(space, scale=scale)
 

@@ -12,8 +12,9 @@ from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.drawing import write_samples
-from score_sde.runner.restore import load_params
+from score_sde.runner.restore import check_reflowed_run, load_params
 from score_sde.runner.sample_quality import compute_reference_statistics, reference_statistics_path
+from score_sde.runner.sampler_config import sampling_method
 from score_sde.runner.setup import build, parameter_count
 from score_sde.runner.state_evaluation import eval_settings, evaluate_state, likelihood
 from score_sde.summaries import Summaries
@@ -37,6 +38,7 @@ def sample(config, workdir, progress: bool = True) -> dict:
             "latents: only 'generate' is available"
         )
     workdir = Path(workdir)
+    check_reflowed_run(config, workdir)
     params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
     folder = workdir / "samples" / label
     rng = jax.random.PRNGKey(int(config.seed) + 3)
@@ -47,11 +49,9 @@ def sample(config, workdir, progress: bool = True) -> dict:
         return record
     settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
     record, samples = evaluate_state(setup, params, rng, settings, progress, workdir, folder / "pieces")
-    record = {"step": step, "sampler": config.sampling.method, **record}
+    record = {"step": step, "sampler": sampling_method(config), **record}
     if jax.process_index() == 0:
-        write_samples(
-            setup, folder, samples, title=f"{label}, {config.sampling.method} sampler, nfe {record['sample_nfe']}"
-        )
+        write_samples(setup, folder, samples, title=f"{label}, {record['sampler']} sampler, nfe {record['sample_nfe']}")
         write_json_atomic(folder / "summary.json", record)
     return record
 
@@ -86,6 +86,8 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     restarted evaluation computes only the missing ones."""
     setup = build(config, with_data=bool(config.eval.enable_loss))
     workdir = Path(workdir)
+    if config.eval.enable_sampling:
+        check_reflowed_run(config, workdir)
     checkpointer = Checkpointer(workdir)
     freq = int(config.training.snapshot_freq)
     begin, end = int(config.eval.begin_ckpt), int(config.eval.end_ckpt)
@@ -139,15 +141,16 @@ def fid_stats(config, workdir, progress: bool = True) -> dict:
 
 def check(config, workdir=None, progress: bool = False) -> dict:
     """Validates the config and builds the process, parameterisation, network (shapes only), loss
-    and sampler, reading no data and writing nothing (except a latent model's scale factor, estimated
-    and stored with its autoencoder on first use); returns a summary of what a run would use."""
-    setup = build(config, with_data=False)
+    and sampler, reading no data, no checkpoint and writing nothing (a latent model's autoencoder from
+    its config.json alone); returns a summary of what a run would use."""
+    setup = build(config, with_data=False, with_weights=False)
     sde, training, sampling = setup.sde, config.training, config.sampling
     params = setup.abstract_params()
     latent, latents = setup.latent, {}
     if latent is not None:
         decoded = list(latent.image_shape)
-        latents["latents"] = f"{latent.workdir} (step {latent.step}), scale {latent.scale:.4g}, decoded to {decoded}"
+        scale = f"{latent.scale:.4g}" if latent.scale else "estimated from the training data on first use"
+        latents["latents"] = f"{latent.workdir} (its config; weights not read), scale {scale}, decoded to {decoded}"
     return {
         "config": "ok",
         "process": f"{type(sde).__name__}(T={sde.T:g}, N={sde.N}, prior_std={sde.prior_std:g})",
@@ -155,7 +158,7 @@ def check(config, workdir=None, progress: bool = False) -> dict:
         "model": f"{config.model.name}: {parameter_count(params):,} parameters, {len(jax.tree.leaves(params))} tensors",
         "event_shape": list(setup.event_shape),
         "loss": repr(setup.loss) if training.continuous else f"the reference's discrete loss of {training.sde}",
-        "sampler": f"{sampling.method} (eps={sampling.eps:g})",
+        "sampler": f"{sampling_method(config)} (eps={sampling.eps:g})",
         "devices": f"{jax.device_count()} {jax.devices()[0].platform} device(s), {jax.process_count()} process(es)",
         **latents,
     }

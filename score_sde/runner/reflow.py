@@ -28,14 +28,13 @@ from score_sde.datasets import ArraySource, Data
 from score_sde.datasets.pipeline import BatchStream
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
-from score_sde.runner.restore import load_params
+from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, load_params
 from score_sde.runner.sampler_config import ode_settings
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
 from score_sde.sampling.probability_flow import decode
 
 logger = logging.getLogger(__name__)
-PAIRS_FOLDER = "reflow_pairs"
 
 
 def draw_pairs(setup: Setup, params, folder: Path, num_pairs: int, batch_size: int, seed: int, progress=False) -> dict:
@@ -130,7 +129,7 @@ def reflow(config, workdir, progress: bool = True) -> dict:
         raise ValueError(f"--mode reflow needs a --workdir of its own, not the teacher's {teacher}")
     params, step, _ = load_params(setup, Path(teacher), -1)
     num_pairs = int(config.reflow.num_pairs)
-    folder = workdir / PAIRS_FOLDER
+    folder = workdir / REFLOW_PAIRS_FOLDER
     drawn = draw_pairs(setup, params, folder, num_pairs, int(config.eval.batch_size), int(config.seed), progress)
     logger.info("reflow pairs from %s (step %d): %s", teacher, step, drawn)
     noise, samples = load_pairs(folder, num_pairs, int(config.eval.batch_size))

@@ -10,7 +10,7 @@ from pathlib import Path
 import ml_collections
 
 from score_sde.checkpoints import Checkpointer
-from score_sde.config import base_config
+from score_sde.config import on_schema
 
 
 def checkpoint_step(checkpointer: Checkpointer, config, number: int, setting: str = "config.eval.ckpt") -> int:
@@ -43,6 +43,19 @@ def load_params(setup, workdir: Path, number: int, setting: str = "config.eval.c
     return state.ema_params, step, f"step_{step}"
 
 
+REFLOW_PAIRS_FOLDER = "reflow_pairs"  # what --mode reflow leaves in its workdir
+
+
+def check_reflowed_run(config, workdir: Path) -> None:
+    """A workdir trained by --mode reflow (it holds reflow_pairs/) is a reflowed flow, sampled only by
+    integrating its probability flow: the config must say so (config.reflow.teacher), as in training."""
+    if (Path(workdir) / REFLOW_PAIRS_FOLDER).is_dir() and not config.reflow.teacher:
+        raise ValueError(
+            f"{workdir} holds a flow trained by --mode reflow ({REFLOW_PAIRS_FOLDER}/): pass the "
+            "--config.reflow.teacher of its training (in its config.json), so that it is sampled as a reflowed flow"
+        )
+
+
 def run_config(workdir, setting: str) -> ml_collections.ConfigDict:
     """The config a run saved in <workdir>/config.json, on the current schema (fields added since
     the run keep their defaults); `setting` names the config field that pointed here, for the
@@ -52,16 +65,4 @@ def run_config(workdir, setting: str) -> ml_collections.ConfigDict:
         raise FileNotFoundError(f"{setting}={str(workdir)!r}: no {path}; give the workdir of a trained run")
     with open(path) as file:
         values = json.load(file)
-    config = base_config()
-    _update(config, values)
-    return config
-
-
-def _update(config: ml_collections.ConfigDict, values: dict) -> None:
-    """`config` with the stored `values` (JSON lists back to the schema's tuples); fields the run's
-    version of the schema did not have yet keep their defaults."""
-    for key, value in values.items():
-        if isinstance(value, dict) and key in config:
-            _update(config[key], value)
-        else:
-            config[key] = tuple(value) if isinstance(value, list) else value
+    return on_schema(values)

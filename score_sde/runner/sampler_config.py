@@ -16,7 +16,49 @@ from score_sde.sampling import (
 )
 from score_sde.sde import SCHEDULES, SDE, get_timesteps
 
-SAMPLING_METHODS = ("pc", "ode", "sde", "ddim", "heun", "dpm_solver", "student")
+SAMPLING_METHODS = ("auto", "pc", "ode", "sde", "ddim", "heun", "dpm_solver", "student")
+# What a reflowed flow can be sampled with: samplers that integrate its probability flow alone.
+FLOW_SAMPLERS_HELP = "'ode' (the default with 'auto'), 'dpm_solver', 'ddim' with eta=0 or 'heun' with S_churn=0"
+
+
+def sampling_method(config) -> str:
+    """config.sampling.method with "auto" resolved to the model's own sampler: a distilled student's
+    ("student"), the probability-flow ODE for a reflowed flow (config.reflow.teacher), else the
+    reference's predictor-corrector ("pc")."""
+    method = str(config.sampling.method)
+    if method != "auto":
+        return method
+    if config.distill.method:
+        return "student"
+    return "ode" if config.reflow.teacher else "pc"
+
+
+def marginal_score_use(sampling, method: str) -> str:
+    """The part of sampler `method` that follows the score of the Gaussian path's marginals (the reverse
+    SDE, Langevin correctors, injected noise), "" for samplers that integrate the probability flow alone."""
+    if method == "sde":
+        return "the reverse SDE"
+    if method == "pc" and not sampling.probability_flow:
+        return "the reverse-SDE predictor"
+    if method == "pc" and sampling.corrector != "none":
+        return f"the {sampling.corrector} corrector"
+    if method == "ddim" and float(sampling.eta) > 0.0:
+        return "DDIM's noise (eta > 0)"
+    if method == "heun" and float(sampling.S_churn) > 0.0:
+        return "EDM's churn (S_churn > 0)"
+    return ""
+
+
+def check_flow_sampler(config, method: str) -> None:
+    """A reflowed flow (config.reflow.teacher) defines a velocity, not the marginal score: its
+    rectified coupling is not the independent Gaussian path, so score-based samplers are refused."""
+    use = marginal_score_use(config.sampling, method)
+    if config.reflow.teacher and use:
+        raise ValueError(
+            f"config.sampling.method={method!r}: {use} needs the score of the independent Gaussian path, which a "
+            f"reflowed flow (config.reflow.teacher={config.reflow.teacher!r}) does not learn (its velocity belongs "
+            f"to the rectified coupling); sample it with {FLOW_SAMPLERS_HELP}"
+        )
 
 
 def check_sampling_names(sampling) -> None:
@@ -69,7 +111,7 @@ def ode_settings(sampling) -> dict:
 def get_sampler(config, sde: SDE):
     """sample(rng, score_fn, shape) -> (x, nfe) for the sampler described by `config.sampling`.
 
-    config.sampling.method:
+    config.sampling.method ("auto": `sampling_method`):
       "pc": predictor, corrector, snr, n_steps_each, num_steps (0: the process's N);
       "pc" with probability_flow: the predictors on the probability-flow ODE (the reference's option);
       "ode": ode_solver, rtol, atol, ode_num_steps (0: adaptive), ode_denoise_step;
@@ -79,11 +121,12 @@ def get_sampler(config, sde: SDE):
       "student": a distilled student (config.distill.method) in num_steps evaluations (0: a progressive
       student's own config.distill.final_steps, a consistency student's 1), `student_sampler`.
     All but "student" read eps (smallest time) and noise_removal (the final denoising step); schedule "auto"
-    is the sampler's own default.
+    is the sampler's own default. A reflowed flow refuses the samplers that need the marginal score.
     """
     sampling = config.sampling
     check_sampling_names(sampling)
-    method = sampling.method
+    method = sampling_method(config)
+    check_flow_sampler(config, method)
     num_steps = int(sampling.num_steps) or None
     eps, denoise = float(sampling.eps), bool(sampling.noise_removal)
     schedule = {} if sampling.schedule == "auto" else {"schedule": sampling.schedule}

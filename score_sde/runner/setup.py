@@ -20,7 +20,7 @@ from score_sde.parallel import BATCH_AXES, FSDP_AXIS, batch_sharded, data_mesh, 
 from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, Parameterization, get_parameterization
 from score_sde.runner.config_check import check_config
 from score_sde.runner.latent import LatentSpace, latent_data, load_latent_space
-from score_sde.runner.sampler_config import get_sampler
+from score_sde.runner.sampler_config import get_sampler, sampling_method
 from score_sde.runner.students import student_optimizer, student_params
 from score_sde.sde import SDE, LearnedVPPath, get_sde
 from score_sde.train_step import TrainState, create_train_state, make_optimizer
@@ -204,12 +204,12 @@ class Setup:
         """The score to sample a batch of `batch_size` with: unconditional, or for a class-conditional
         network the classifier-free guided score (weight sampling.guidance_scale) of the labels of
         `sampling_labels(arange(batch_size))`. Sampling the probability-flow ODE
-        (sampling.method="ode") takes the `flow` score."""
+        (sampling.method "ode", or "auto" for a reflowed flow) takes the `flow` score."""
         return self.sampling_score_for(params, self.sampling_labels(jnp.arange(batch_size)))
 
     def sampling_score_for(self, params, labels: Array | None):
         """`sampling_score_fn` for given labels (B,) (None: unconditional network)."""
-        flow = self.config.sampling.method == "ode"
+        flow = sampling_method(self.config) == "ode"
         if labels is None:
             return self.score_fn(params, flow=flow)
         return classifier_free_guided_score(
@@ -317,17 +317,19 @@ def build(
     process_count: int | None = None,
     data: Data | None = None,
     with_data: bool = True,
+    with_weights: bool = True,
 ) -> Setup:
     """Builds and checks everything named in `config`; a bad setting fails here with one line.
 
     `data` replaces the dataset named in the config (benchmarks use random images); without
-    `with_data` no dataset is read (modes that need none: sampling, --mode check).
+    `with_data` no dataset is read (modes that need none: sampling, --mode check); without
+    `with_weights` a latent model's autoencoder is read from its config alone (its shapes; no checkpoint).
     """
     check_config(config)
     check_dispatch_boundaries(config.training)
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count
-    latent = load_latent_space(config, build) if str(config.data.latents_of) else None
+    latent = load_latent_space(config, build, with_weights) if str(config.data.latents_of) else None
     sde = get_sde(config)
     parameterization = get_parameterization(config, sde)
     model = get_model(config if latent is None else latent_network_config(config, latent))

@@ -100,7 +100,13 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
     (config.eval.likelihood "ode", dequantised by config.eval.dequantization) or the variational
     bound ("elbo"), with their parts. Batch k of the split is a piece (`score_sde.runner.pieces`)
     computed by one process with fold_in(rng, k), kept in `folder` when one is given.
-    2-D data: negative log-likelihood in nats of fresh samples (probability-flow ODE, exact trace)."""
+    2-D data: negative log-likelihood in nats of fresh samples (probability-flow ODE, exact trace).
+    A distilled student is refused: a few-step sampler defines no density."""
+    if setup.student:
+        raise ValueError(
+            f"a {setup.student} student (config.distill.method) is a few-step sampler and defines no density: "
+            "compute the likelihood of its teacher (config.distill.teacher) instead"
+        )
     if not setup.image:
         x = get_toy_sampler(setup.config)(
             jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000)
@@ -346,7 +352,8 @@ def evaluate_state(
     """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
     (uint8 pixels for image data); `workdir` caches the reference statistics of FID, `folder`
     keeps the finished pieces of the bits/dim and sampling jobs (in likelihood/ and samples/).
-    An autoencoder gets its reconstruction figures (and image/reconstruction pairs for samples)."""
+    An autoencoder gets its reconstruction figures (and image/reconstruction pairs for samples); a
+    distilled student no likelihood."""
     if setup.autoencoder:
         return evaluate_autoencoder(setup, params, rng, settings)
     loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
@@ -354,7 +361,7 @@ def evaluate_state(
     within = lambda name: None if folder is None else Path(folder) / name
     if settings["enable_loss"]:
         record["eval_loss"] = eval_loss(setup, params, loss_rng, settings)
-    if settings["enable_bpd"]:
+    if settings["enable_bpd"] and not setup.student:  # a student defines no density (`likelihood`)
         start = time.time()
         record.update(likelihood(setup, params, bpd_rng, settings, progress, within("likelihood")))
         record["likelihood_time_s"] = time.time() - start

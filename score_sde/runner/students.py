@@ -39,7 +39,7 @@ class StudentOptState(NamedTuple):
 
 def target_decay_fn(distill, total_steps: int) -> Callable[[jax.Array], jax.Array]:
     """mu(step) of the consistency target's EMA: config.distill.target_decay (fixed schedule) or the
-    paper's mu(k) = exp(s0 log mu0 / N(k)) (adaptive)."""
+    official codes' mu(k) = exp(s0 log mu0 / (N(k) - 1)) (adaptive, `target_ema_decay`)."""
     if distill.points_schedule == "fixed":
         return lambda step: jnp.asarray(float(distill.target_decay), jnp.float32)
     return lambda step: target_ema_decay(

@@ -17,6 +17,7 @@ from score_sde.files import write_json_atomic
 from score_sde.parallel import to_global
 from score_sde.runner.autoencoding import reconstructions
 from score_sde.runner.drawing import draw_samples, write_samples
+from score_sde.runner.sampler_config import sampling_method
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state
 from score_sde.summaries import Summaries
@@ -205,7 +206,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
                     samples, title = reconstructions(setup, state.ema_params, snapshot_key, n // 2), None
                 else:
                     samples, nfe = draw_samples(setup, state.ema_params, snapshot_key, n, n)
-                    title = f"step {step}, {config.sampling.method} sampler, nfe {nfe}"
+                    title = f"step {step}, {sampling_method(config)} sampler, nfe {nfe}"
                 if is_main:
                     write_samples(setup, workdir / "samples" / f"step_{step}", samples, title=title)
             if stopping:

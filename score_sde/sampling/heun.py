@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from score_sde._types import NFE, Array, ScoreFn
-from score_sde.checks import check_positive_int, check_sampler_inputs
+from score_sde.checks import check_positive_int, check_sampler_inputs, error_if_nonfinite
 from score_sde.conversions import denoiser_of
 from score_sde.noise import per_example_normal
 from score_sde.ode_solvers import batch_time
@@ -30,13 +30,19 @@ def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_c
         a, _ = scalar_coefficients(sde, t)
         return denoiser(a * y, batch_time(t, y))
 
+    def churn(y, i, sigma):
+        """EDM's raised level sigma_hat and y with the noise that brings it there; with gamma = 0 exactly
+        (y, sigma): no noise, not the round-off of sigma_hat^2 - sigma^2."""
+        churned = (sigma >= S_min) & (sigma <= S_max) & (gamma_max > 0.0)
+        sigma_hat = jnp.where(churned, jnp.minimum(sigma * (1.0 + gamma_max), sigma_max), sigma)  # inside [eps, T]
+        z = per_example_normal(jax.random.fold_in(noise_rng, i), y.shape)
+        noise_std = jnp.where(churned, jnp.sqrt(jnp.maximum(sigma_hat**2 - sigma**2, 0.0)) * S_noise, 0.0)
+        return y + noise_std * z, sigma_hat
+
     def step(y, inputs):
         i, t, t_next = inputs
         sigma, sigma_next = sigma_of(t), sigma_of(t_next)
-        gamma = jnp.where((sigma >= S_min) & (sigma <= S_max), gamma_max, 0.0)
-        sigma_hat = jnp.minimum(sigma * (1.0 + gamma), sigma_max)  # stay inside [eps, T]
-        z = per_example_normal(jax.random.fold_in(noise_rng, i), y.shape)
-        y = y + jnp.sqrt(jnp.maximum(sigma_hat**2 - sigma**2, 0.0)) * S_noise * z
+        y, sigma_hat = churn(y, i, sigma)
         d = (y - denoised(y, sigma_hat)) / sigma_hat
         y_euler = y + (sigma_next - sigma_hat) * d
         d_next = (y_euler - denoised(y_euler, sigma_next)) / sigma_next
@@ -45,8 +51,10 @@ def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_c
     a_T, _ = scalar_coefficients(sde, times[0])
     y = sde.prior_sampling(rng, shape) / a_T
     y, _ = jax.lax.scan(step, y, (jnp.arange(num_steps - 1), times[:-1], times[1:]))
-    x = y * scalar_coefficients(sde, times[-1])[0]
-    return finish(sde, score_fn, x, eps, denoise, "sample_heun")
+    if denoise and gamma_max > 0.0:  # EDM's last step, the Euler step to sigma = 0, from the churned last level
+        y, sigma_hat = churn(y, num_steps - 1, sigma_of(times[-1]))
+        return error_if_nonfinite(denoised(y, sigma_hat), "sample_heun")
+    return finish(sde, score_fn, y * scalar_coefficients(sde, times[-1])[0], eps, denoise, "sample_heun")
 
 
 def sample_heun(
@@ -72,7 +80,8 @@ def sample_heun(
     num_steps - 1 Heun steps between them; `denoise` then takes EDM's last step, the Euler step
     from sigma~(eps) to sigma = 0, which is D at eps. EDM's 18 steps are 35 NFE. S_churn > 0 adds
     EDM's stochastic churn (gamma = min(S_churn / num_steps, sqrt(2) - 1) for sigma~ in
-    [S_min, S_max], the raised sigma capped at sigma~(T)).
+    [S_min, S_max], the raised sigma capped at sigma~(T)) at every level, the last one too when
+    `denoise` (EDM's `edm_sampler`); with S_churn = 0 the sampler adds no noise at all.
 
     Returns samples (B, *event) and nfe = 2 (num_steps - 1) (+1 with `denoise`).
     """

@@ -19,11 +19,15 @@ from score_sde.sde.base import SDE, SDES, check_steps
 
 DEFAULT_FEATURES = 1024
 VDM_GAMMA_MIN, VDM_GAMMA_MAX = -13.3, 5.0  # VDM's CIFAR-10 endpoints
+VDM_KERNEL_STD = 0.01  # VDM's l2 and l3 kernels: flax.linen.initializers.normal(), whose default std is 0.01
 
 
 def init_schedule(rng: Array, gamma_min: float, gamma_max: float, features: int = DEFAULT_FEATURES) -> dict:
-    """Schedule parameters with endpoints gamma(0) = gamma_min and gamma(1) = gamma_max; the
-    shape starts near linear (w = 1, N(0, 1) weights in l2 and l3, as the paper's code)."""
+    """Schedule parameters with endpoints gamma(0) = gamma_min and gamma(1) = gamma_max, starting where
+    VDM's code starts: its NoiseSchedule_NNet gamma(t) = gamma_min + (gamma_max - gamma_min) t +
+    l3(phi(l2(2 t - 1))) / F, l2 and l3 drawn from flax's normal() (std 0.01), is
+    gamma_min + (gamma_max - gamma_min) psi~(t) here with w = 1 and l3 divided by gamma_max - gamma_min:
+    the same function, linear to about 1e-10."""
     if not gamma_min < gamma_max:
         raise ValueError(f"the schedule needs gamma_min < gamma_max; got {gamma_min}, {gamma_max}")
     l2_rng, l3_rng = jax.random.split(rng)
@@ -31,9 +35,9 @@ def init_schedule(rng: Array, gamma_min: float, gamma_max: float, features: int 
         "gamma_min": jnp.asarray(gamma_min, jnp.float32),
         "gamma_range": jnp.asarray(gamma_max - gamma_min, jnp.float32),
         "linear": jnp.ones((), jnp.float32),
-        "l2_kernel": jax.random.normal(l2_rng, (features,)),
+        "l2_kernel": VDM_KERNEL_STD * jax.random.normal(l2_rng, (features,)),
         "l2_bias": jnp.zeros((features,)),
-        "l3_kernel": jax.random.normal(l3_rng, (features,)),
+        "l3_kernel": VDM_KERNEL_STD * jax.random.normal(l3_rng, (features,)) / (gamma_max - gamma_min),
     }
 
 

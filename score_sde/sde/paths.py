@@ -73,9 +73,10 @@ class CosineVPSDE(SDE):
     abar(t) = cos^2(theta(t)) / cos^2(theta(0)) with theta(t) = (t + s) / (1 + s) pi / 2,
     a = sqrt(abar), s = sqrt(1 - abar), beta(t) = -d log abar / dt = pi tan(theta) / (1 + s).
     abar reaches 0 at t = 1, where beta diverges; Nichol & Dhariwal clip their discrete betas at
-    0.999, and like DPM-Solver's continuous version this clips beta(t) at `beta_max` = 999 (the
-    same bound per step of 1/1000): T is the time where beta(T) = beta_max, about 0.998, where
-    a(T) = 3.1e-3. Prior N(0, I).
+    0.999 (the same bound per step of 1/1000 as beta_max = 999 here). T is the time where
+    beta(T) = `beta_max`, about 0.998, where a(T) = 3.1e-3: DPM-Solver's `cosine_t_max` (the end of
+    its schedule's domain), not DPM-Solver's own T = 0.9946 for this schedule, where a = 8.4e-3.
+    Prior N(0, I).
     """
 
     s: float = 0.008
