@@ -22,9 +22,9 @@ class TrainState:
     rng: Array
 
 
-# Leaves that VDM's AdamW leaves out of weight decay: every parameter named `bias`, and a learned
-# schedule's own biases (gamma_min is VDM's l1 bias).
-BIAS_NAMES = ("bias", "l2_bias", "gamma_min")
+# Leaves that VDM's AdamW leaves out of weight decay, every bias: flax's `bias`, the NIN layers' `b`
+# (VDM's attention uses Dense layers for them) and a learned schedule's own (gamma_min is VDM's l1 bias).
+BIAS_NAMES = ("bias", "b", "l2_bias", "gamma_min")
 
 
 def weight_decay_mask(params):

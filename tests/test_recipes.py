@@ -1,5 +1,6 @@
 """The EDM, flow-matching (with reflow) and VDM recipes through the runner: wiring on tiny settings
-by default, the documented toy and digits runs in -m slow."""
+by default, the documented toy runs in -m slow; the digits runs behind the README's figures are a
+benchmark (benchmarks/documented_runs.py)."""
 
 import json
 
@@ -13,6 +14,7 @@ from configs.flow import digits as flow_digits
 from configs.vdm import digits as vdm_digits
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.evaluation.straightness import straightness
+from score_sde.runner.controllable import check_task
 from score_sde.runner.reflow import reflow
 from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, check_reflowed_run, load_params
 from score_sde.runner.sampler_config import sampling_method
@@ -118,6 +120,12 @@ def test_a_reflowed_flow_is_sampled_by_its_probability_flow_alone(tmp_path):
         allowed.sampling.method = method
         build(allowed, with_data=False)
     build(pc_on_the_flow, with_data=False)  # the reference's predictors on the probability flow
+    for task in ("inpaint", "colorize"):  # the steering tasks run PC on the marginal score
+        config.sampling.task = task
+        with pytest.raises(ValueError, match=f"task='{task}' runs the predictor-corrector .* reflowed flow"):
+            check_task(config, image=True, num_channels=3)
+    config.sampling.task = "interpolate"
+    assert check_task(config, image=True, num_channels=3) == "interpolate"
     config.sampling.method = "auto"
     assert sampling_method(config) == "ode"
     config.reflow.teacher = ""

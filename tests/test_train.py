@@ -108,16 +108,18 @@ def test_optimizer_warms_up_linearly_and_clips():
 
 def test_weight_decay_leaves_biases_out_when_asked():
     """With zero gradients AdamW's update is -lr * wd * p: on every leaf by default, and with
-    decay_biases=False (VDM's mask) on none named bias, l2_bias or gamma_min."""
+    decay_biases=False (VDM's mask) on no bias: bias, a NIN layer's b, l2_bias or gamma_min."""
     config = toy2d.get_config().optim
     config.warmup, config.lr, config.weight_decay, config.grad_clip = 0, 0.1, 0.5, -1.0
     params = {
         "Dense_0": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
+        "NIN_0": {"W": jnp.ones((2, 2)), "b": jnp.ones(2)},
         "schedule": {"gamma_min": jnp.ones(()), "l2_bias": jnp.ones(3), "l2_kernel": jnp.ones(3)},
     }
     zeros = jax.tree.map(jnp.zeros_like, params)
     decayed = {
         "Dense_0": {"kernel": True, "bias": False},
+        "NIN_0": {"W": True, "b": False},
         "schedule": {"gamma_min": False, "l2_bias": False, "l2_kernel": True},
     }
     for decay_biases in (True, False):

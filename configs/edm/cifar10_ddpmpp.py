@@ -4,13 +4,14 @@ EDM's preconditioning, loss weighting and log-normal noise levels (sigma_data 0.
 P_std 1.2) on EDM's sigma path, and its CIFAR-10 training settings (train.py, cond=0,
 arch=ddpmpp): Adam at lr 1e-3 with a 10 Mimg linear ramp-up, batch 512, 200 Mimg, EMA by
 half-life 500 kimg (ramp-up ratio 0.05), dropout 0.13, no gradient clipping, the loss summed over
-pixels, 8-bit samples rounded to the nearest level, DDPM++ with 128
-channels, channel multipliers (2, 2, 2), 4 blocks per resolution, attention at 16x16 and
-positional embeddings of c_noise = ln(sigma) / 4. Left out: EDM's non-leaking augmentation (and
-its augmentation labels), and its resample filter [1, 1] (this DDPM++ resamples with the
-reference's strided and nearest-neighbour convolutions). Sampling: EDM's deterministic Heun,
-18 noise levels, 35 NFE; --config.sampling.S_churn=40 --config.sampling.S_min=0.05
---config.sampling.S_max=50 --config.sampling.S_noise=1.003 gives its stochastic sampler.
+pixels (half the sum here, the reference's reduction: a factor of 2 that only Adam's eps sees),
+8-bit samples rounded to the nearest level, DDPM++ with 128 channels, channel multipliers
+(2, 2, 2), 4 blocks per resolution, attention at 16x16 and positional embeddings of
+c_noise = ln(sigma) / 4. Left out: EDM's non-leaking augmentation (and its augmentation labels),
+and its resample filter [1, 1] (this DDPM++ resamples with the reference's strided and
+nearest-neighbour convolutions). Sampling: EDM's deterministic Heun, 18 noise levels, 35 NFE;
+--config.sampling.S_churn=40 --config.sampling.S_min=0.05 --config.sampling.S_max=50
+--config.sampling.S_noise=1.003 gives its stochastic sampler.
 """
 
 from score_sde.config import base_config
@@ -20,7 +21,7 @@ def get_config():
     config = base_config()
     training = config.training
     training.sde = "edm"  # auto: EDM's preconditioning, EDM weighting, log-normal noise levels
-    training.reduce_mean = False  # EDM sums the loss over pixels (with no clipping only Adam's eps sees the scale)
+    training.reduce_mean = False  # EDM sums over pixels; half the sum here (with no clipping only Adam's eps sees it)
     training.eps = 0.002  # sigma_min: the log-normal levels' lower clip, and the bound's decoder level
     training.batch_size = 512
     training.n_iters = 390625  # 200 Mimg

@@ -4,6 +4,8 @@ of the input, discrete 8-bit data (no dequantisation; the bound's decoder models
 levels); the quickstart's network and budget, with VDM's optimiser settings (no gradient clipping,
 no weight decay on biases) on the quickstart's Adam. Bits/dim from the bound (eval.likelihood=elbo, the
 default here) and from the probability-flow ODE of the learned process (--config.eval.likelihood=ode).
+Samples come from the quickstart's sampler with its final denoising step, so that the recipes compare
+on one sampler; configs/vdm/cifar10.py samples as VDM does (ancestral steps, no denoising step).
 
 Run:  python -m experiments.main --config configs/vdm/digits.py --workdir runs/vdm_digits
 """

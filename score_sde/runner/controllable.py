@@ -9,7 +9,8 @@ config.sampling.mask: what inpainting fills in, a built-in name (MASKS: the regi
   generated, the rest being known) or a PNG file whose white pixels (>= 128) are known.
 config.sampling.interpolation_points: points per interpolation, endpoints included.
 Inpainting and colorization use the PC settings of config.sampling (predictor, corrector, snr,
-n_steps_each, num_steps); interpolation uses its ODE settings (ode_solver, rtol, atol).
+n_steps_each, num_steps), so a reflowed flow refuses them; interpolation uses its ODE settings
+(ode_solver, rtol, atol).
 """
 
 from pathlib import Path
@@ -43,6 +44,12 @@ def check_task(config, image: bool, num_channels: int) -> str:
     task = str(config.sampling.task)
     if task != "generate" and not image:
         raise ValueError(f"config.sampling.task={task!r} needs image data; config.data.dataset is 2-D")
+    if task in ("inpaint", "colorize") and config.reflow.teacher:
+        raise ValueError(
+            f"config.sampling.task={task!r} runs the predictor-corrector sampler on the marginal score, which a "
+            f"reflowed flow (config.reflow.teacher={config.reflow.teacher!r}) does not learn; 'generate' and "
+            "'interpolate' integrate its probability flow"
+        )
     if task == "colorize" and num_channels != 3:
         raise ValueError(
             f"config.sampling.task='colorize' needs a 3-channel model; config.data.num_channels={num_channels}"
