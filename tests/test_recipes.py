@@ -197,7 +197,7 @@ def _few_step_quality(setup, params, z, exact):
 
 
 @pytest.mark.slow
-def test_reflow_straightens_a_toy_flow_and_improves_few_step_quality(tmp_path):
+def test_reflow_straightens_a_toy_flow_and_improves_few_step_quality(tmp_path, full_optimizations):
     """The documented toy run with flow matching, then one reflow (about 5 minutes): the
     straightness of the ODE paths falls and 2- and 4-step Euler samples get closer to the data."""
     from configs import toy2d
