@@ -5,7 +5,10 @@ Takes about a minute on a laptop CPU and writes runs/toy2d/samples/final/samples
 beside data), metrics.jsonl (loss every 250 steps, then MMD^2 of samples vs data and the test
 negative log-likelihood in nats from the probability-flow ODE) and config.json.
 Override any field, e.g. --config.training.sde=linear_flow (flow matching),
---config.training.sde=edm (EDM), --config.data.dataset=checkerboard.
+--config.training.sde=edm (EDM), --config.training.sde=learned_vp (VDM), --config.data.dataset=checkerboard.
+With learned_vp the schedule starts from kernels of std 1 (model.schedule_init_std), not VDM's 0.01:
+in this run's 5000 steps VDM's near-linear start leaves the test NLL at 0.71 nats, std 1 reaches 0.46
+(the ring's entropy is about 0.40).
 """
 
 from score_sde.config import base_config
@@ -35,6 +38,7 @@ def get_config():
     model.dropout = 0.0
     model.ema_rate = 0.999
     model.sigma_max = 10.0
+    model.schedule_init_std = 1.0  # learned_vp only: trains in 5000 steps (see the docstring)
 
     optim = config.optim
     optim.lr = 1e-3

@@ -62,6 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
     model.gamma_min = -13.3  # learned_vp: the schedule's initial gamma(0) = -log SNR(0) (VDM)
     model.gamma_max = 5.0  # learned_vp: the schedule's initial gamma(1)
     model.schedule_features = 1024  # learned_vp: width of the monotone schedule network
+    model.schedule_init_std = 0.01  # learned_vp: std of its initial l2, l3 kernels (VDM's code: 0.01)
     model.num_scales = 1000  # N, steps of the process's discretisation
     model.ema_rate = 0.9999  # exponential moving average of the parameters: its decay per step
     model.ema_halflife_kimg = 0.0  # > 0: EDM's EMA by half-life in thousands of images instead of ema_rate

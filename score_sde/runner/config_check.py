@@ -96,6 +96,7 @@ RULES = {
     "model.edm_sigma_min": POSITIVE,
     "model.edm_sigma_max": POSITIVE,
     "model.schedule_features": AT_LEAST_ONE,
+    "model.schedule_init_std": POSITIVE,
     "model.input_fourier_exponents": lambda v: None if all(isinstance(n, int) for n in v) else "must hold integers",
     "model.num_scales": AT_LEAST_ONE,
     "model.ema_rate": _number(0.0, 1.0, hi_open=True),

@@ -22,22 +22,27 @@ VDM_GAMMA_MIN, VDM_GAMMA_MAX = -13.3, 5.0  # VDM's CIFAR-10 endpoints
 VDM_KERNEL_STD = 0.01  # VDM's l2 and l3 kernels: flax.linen.initializers.normal(), whose default std is 0.01
 
 
-def init_schedule(rng: Array, gamma_min: float, gamma_max: float, features: int = DEFAULT_FEATURES) -> dict:
+def init_schedule(
+    rng: Array, gamma_min: float, gamma_max: float, features: int = DEFAULT_FEATURES, kernel_std: float = VDM_KERNEL_STD
+) -> dict:
     """Schedule parameters with endpoints gamma(0) = gamma_min and gamma(1) = gamma_max, starting where
     VDM's code starts: its NoiseSchedule_NNet gamma(t) = gamma_min + (gamma_max - gamma_min) t +
-    l3(phi(l2(2 t - 1))) / F, l2 and l3 drawn from flax's normal() (std 0.01), is
+    l3(phi(l2(2 t - 1))) / F, l2 and l3 drawn from N(0, kernel_std^2) (flax's normal(), std 0.01), is
     gamma_min + (gamma_max - gamma_min) psi~(t) here with w = 1 and l3 divided by gamma_max - gamma_min:
-    the same function, linear to about 1e-10."""
+    the same function, linear to about 1e-10 at VDM's std. A larger kernel_std (1) makes the features
+    phi(l2 .) nonlinear in t from the start, so the shape's gradient does not wait for l2 to grow."""
     if not gamma_min < gamma_max:
         raise ValueError(f"the schedule needs gamma_min < gamma_max; got {gamma_min}, {gamma_max}")
+    if not kernel_std > 0:
+        raise ValueError(f"the schedule's kernel_std must be positive; got {kernel_std}")
     l2_rng, l3_rng = jax.random.split(rng)
     return {
         "gamma_min": jnp.asarray(gamma_min, jnp.float32),
         "gamma_range": jnp.asarray(gamma_max - gamma_min, jnp.float32),
         "linear": jnp.ones((), jnp.float32),
-        "l2_kernel": VDM_KERNEL_STD * jax.random.normal(l2_rng, (features,)),
+        "l2_kernel": kernel_std * jax.random.normal(l2_rng, (features,)),
         "l2_bias": jnp.zeros((features,)),
-        "l3_kernel": VDM_KERNEL_STD * jax.random.normal(l3_rng, (features,)) / (gamma_max - gamma_min),
+        "l3_kernel": kernel_std * jax.random.normal(l3_rng, (features,)) / (gamma_max - gamma_min),
     }
 
 
@@ -77,10 +82,14 @@ class LearnedVPPath(eqx.Module, SDE):
 
     @classmethod
     def from_config(cls, model) -> "LearnedVPPath":
-        """The initial schedule of config.model.gamma_min, gamma_max and schedule_features, with
-        num_scales (N); the shape's random weights come from a fixed key."""
+        """The initial schedule of config.model.gamma_min, gamma_max, schedule_features and
+        schedule_init_std, with num_scales (N); the shape's random weights come from a fixed key."""
         params = init_schedule(
-            jax.random.PRNGKey(0), float(model.gamma_min), float(model.gamma_max), int(model.schedule_features)
+            jax.random.PRNGKey(0),
+            float(model.gamma_min),
+            float(model.gamma_max),
+            int(model.schedule_features),
+            float(model.schedule_init_std),
         )
         return cls(params, N=int(model.num_scales))
 
