@@ -55,6 +55,7 @@ def test_the_student_optimizer_moves_the_student_only_and_the_target_by_its_ema(
     np.testing.assert_allclose(moved["target"]["w"], 0.9 * 0.0 + 0.1 * 0.5, rtol=1e-6)
 
 
+@pytest.mark.slow  # an end-to-end run of 25-40 s: in the slow tier, so the default one stays under 10 minutes
 def test_progressive_distillation_halves_the_steps_round_by_round_and_resumes(teacher_run, tmp_path):
     teacher_config, teacher_workdir = teacher_run
     config = student_config(teacher_config, teacher_workdir, "progressive")
@@ -77,6 +78,7 @@ def test_progressive_distillation_halves_the_steps_round_by_round_and_resumes(te
     assert again["student_steps"] == 1 and again["step"] == 2  # only that round ran again, from its checkpoint
 
 
+@pytest.mark.slow  # an end-to-end run of 25-40 s: in the slow tier, so the default one stays under 10 minutes
 def test_consistency_distillation_trains_a_student_sampled_in_one_or_more_steps(teacher_run, tmp_path):
     teacher_config, teacher_workdir = teacher_run
     config = student_config(teacher_config, teacher_workdir, "consistency")

@@ -44,6 +44,7 @@ def test_the_runner_trains_an_autoencoder_and_reports_its_reconstructions(autoen
     assert (workdir / "samples" / "step_4" / "samples.png").is_file()  # snapshot reconstructions
 
 
+@pytest.mark.slow  # an end-to-end run of 25-40 s: in the slow tier, so the default one stays under 10 minutes
 def test_a_latent_model_trains_on_the_latents_and_decodes_its_samples(autoencoder_run, tmp_path):
     ae_workdir, _ = autoencoder_run
     config = tiny_image_config()  # class-conditional with classifier-free guidance
