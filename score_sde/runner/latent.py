@@ -108,9 +108,9 @@ def load_latent_space(config, build: Callable, with_weights: bool = True) -> Lat
         lambda p, x: ae_setup.model.apply({"params": p}, x, method="encode").mean, params, jnp.zeros((1, *image_shape))
     ).shape[1:]
     space = LatentSpace(ae_setup.model, params, 1.0, image_shape, tuple(latent_shape), workdir, step)
-    if not with_weights:
-        return dataclasses.replace(space, scale=float(config.data.latent_scale))
-    scale = float(config.data.latent_scale) or stored_scale(space, config)
+    scale = float(config.data.latent_scale)
+    if with_weights and not scale:
+        scale = stored_scale(space, config)
     return dataclasses.replace(space, scale=scale)
 
 

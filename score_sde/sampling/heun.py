@@ -33,7 +33,9 @@ def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_c
     def churn(y, i, sigma):
         """EDM's raised level sigma_hat and y with the noise that brings it there; with gamma = 0 exactly
         (y, sigma): no noise, not the round-off of sigma_hat^2 - sigma^2."""
-        churned = (sigma >= S_min) & (sigma <= S_max) & (gamma_max > 0.0)
+        if gamma_max == 0.0:  # the deterministic sampler draws no noise at all
+            return y, sigma
+        churned = (sigma >= S_min) & (sigma <= S_max)
         sigma_hat = jnp.where(churned, jnp.minimum(sigma * (1.0 + gamma_max), sigma_max), sigma)  # inside [eps, T]
         z = per_example_normal(jax.random.fold_in(noise_rng, i), y.shape)
         noise_std = jnp.where(churned, jnp.sqrt(jnp.maximum(sigma_hat**2 - sigma**2, 0.0)) * S_noise, 0.0)
