@@ -105,16 +105,17 @@ def base_config() -> ml_collections.ConfigDict:
     model.ae_kl_weight = 1e-6  # autoencoder: weight of KL(q(z | x) || N(0, I)) against the reconstruction NLL
 
     config.data = data = ml_collections.ConfigDict()
-    # digits, folder, eight_gaussians, checkerboard, two_moons, CIFAR10, SVHN, CELEBA, LSUN, MNIST, FASHION_MNIST,
-    # or tfds:<name>
-    data.dataset = "CIFAR10"
+    data.dataset = (
+        "CIFAR10"  # digits, fashion_mnist (IDX files), folder, eight_gaussians, checkerboard, two_moons, CIFAR10,
+        # SVHN, CELEBA, LSUN, MNIST (tfds), or tfds:<name>
+    )
     data.image_size = 32  # images are resized to image_size x image_size
     data.num_channels = 3  # 1 (gray) or 3 (RGB)
     data.centered = False  # model inputs in [-1, 1] (False: [0, 1])
     data.random_flip = True  # horizontal flips in training
     data.uniform_dequantization = False  # add U[0, 1) / 256 to the 8-bit pixels in training
     data.dim = 2  # 2-D toy datasets: the dimension (2)
-    data.path = ""  # folder dataset: the image folder
+    data.path = ""  # folder: the image folder; fashion_mnist: the IDX files' folder ("": Debian's)
     data.data_dir = ""  # tensorflow-datasets folder ("": ~/tensorflow_datasets)
     data.download = True  # prepare a missing tfds dataset when the network answers
     data.category = "bedroom"  # LSUN category

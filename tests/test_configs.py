@@ -23,6 +23,7 @@ SHIPPED = [
     "latent.cifar10",
     "distill.digits_progressive",
     "distill.digits_consistency",
+    *(f"fashion_mnist.{name}{size}" for name in ("vp", "edm", "flow", "vdm") for size in ("", "_full")),
 ]
 CIFAR10 = SHIPPED[2:7]
 

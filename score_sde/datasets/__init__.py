@@ -1,4 +1,5 @@
-"""Datasets by name (`config.data.dataset`): 2-D toys, built-in digits, image folders, tfds.
+"""Datasets by name (`config.data.dataset`): 2-D toys, built-in digits, Fashion-MNIST's IDX files,
+image folders, tfds.
 
 `get_data(config)` returns a `Data`: how to get the training batches of a step, the
 evaluation split, and how raw batches become model input on device.
@@ -12,6 +13,7 @@ import jax
 import numpy as np
 
 from score_sde.datasets import images as image_ops
+from score_sde.datasets.idx import FASHION_MNIST_CLASSES, load_fashion_mnist, read_idx
 from score_sde.datasets.pipeline import BatchStream, eval_batches
 from score_sde.datasets.sources import ArraySource, ImageSource, load_digits, load_folder, load_tfds
 from score_sde.datasets.toy import TOY_DATASETS, checkerboard, eight_gaussians, get_toy_sampler, two_moons
@@ -25,9 +27,8 @@ TFDS_DATASETS = {
     "celeba": ("celeb_a", "train", "validation", image_ops.reference_celeba),
     "lsun": ("lsun/{category}", "train", "validation", image_ops.reference_lsun),
     "mnist": ("mnist", "train", "test", image_ops.resize),
-    "fashion_mnist": ("fashion_mnist", "train", "test", image_ops.resize),
 }
-BUILT_IN = ("digits", "folder")
+BUILT_IN = ("digits", "folder", "fashion_mnist")
 DATASET_NAMES = tuple(sorted(TOY_DATASETS.names() + BUILT_IN + tuple(TFDS_DATASETS))) + ("tfds:<name>",)
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "two_moons",
     "get_toy_sampler",
     "ArraySource",
+    "load_fashion_mnist",
+    "read_idx",
+    "FASHION_MNIST_CLASSES",
     "BatchStream",
     "eval_batches",
 ]
@@ -76,6 +80,8 @@ def get_image_source(config, split: str) -> ImageSource:
         raise ValueError(f"split must be 'train' or 'eval'; got {split!r}")
     if name == "digits":
         return load_digits("train" if split == "train" else "test", size, channels)
+    if name == "fashion_mnist":
+        return load_fashion_mnist(data.path, "train" if split == "train" else "test", size, channels)
     if name == "folder":
         return load_folder(data.path, "train" if split == "train" else "test", size, channels)
     if name.startswith("tfds:"):

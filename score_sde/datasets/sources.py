@@ -42,7 +42,7 @@ class ArraySource:
         return self.images[indices], self.labels[indices]
 
 
-def _check_channels(found: int, wanted: int, what: str) -> None:
+def check_channels(found: int, wanted: int, what: str) -> None:
     if found != wanted:
         raise ValueError(f"config.data.num_channels={wanted}, but {what} has {found} channel(s)")
 
@@ -55,7 +55,7 @@ def load_digits(split: str, image_size: int, num_channels: int) -> ArraySource:
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
-    _check_channels(1, num_channels, "the built-in 'digits' dataset")
+    check_channels(1, num_channels, "the built-in 'digits' dataset")
     digits = sklearn_digits()
     order = np.random.default_rng(0).permutation(len(digits.images))
     chosen = {"train": order[300:], "test": order[:300]}
@@ -123,7 +123,7 @@ class TfdsSource:
         images = []
         for record in records:
             image = np.asarray(record["image"])
-            _check_channels(image.shape[-1], self.num_channels, f"tfds dataset {self.name!r}")
+            check_channels(image.shape[-1], self.num_channels, f"tfds dataset {self.name!r}")
             images.append(self.preprocess(image))
         labels = np.array([int(record.get("label", 0)) for record in records], np.int32)
         return np.stack(images), labels

@@ -1,6 +1,9 @@
 """Sample-quality evaluation: FID, Inception Score and KID with the FID Inception-v3, and the
-offline FD-digits metric."""
+offline FD-digits and FD-fashion metrics (`FEATURE_METRICS`, by dataset)."""
 
+from score_sde.evaluation.classifier_fd import ConvClassifier, FeatureMetric, TrainingRecipe
+from score_sde.evaluation.digits import DIGITS
+from score_sde.evaluation.fashion import FASHION
 from score_sde.evaluation.inception import InceptionV3, load_inception_params
 from score_sde.evaluation.metrics import (
     finalize_inception_score,
@@ -16,7 +19,16 @@ from score_sde.evaluation.metrics import (
     update_statistics,
 )
 
+# the offline feature-space metric of each dataset that has one, by `score_sde.datasets.dataset_key`
+FEATURE_METRICS = {"digits": DIGITS, "fashion_mnist": FASHION}
+
 __all__ = [
+    "FEATURE_METRICS",
+    "FeatureMetric",
+    "ConvClassifier",
+    "TrainingRecipe",
+    "DIGITS",
+    "FASHION",
     "InceptionV3",
     "load_inception_params",
     "frechet_distance",

@@ -4,7 +4,7 @@ only running sums (and the first features, for KID) are kept, never all features
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde.evaluation import digits
+from score_sde.evaluation.classifier_fd import FeatureMetric
 from score_sde.evaluation.inception import FEATURE_DIM, NUM_LOGITS, inception_apply
 from score_sde.evaluation.metrics import (
     finalize_statistics,
@@ -50,19 +50,20 @@ class InceptionAccumulator:
         return np.concatenate(self.kid_features)[: self.num_kid_features]
 
 
-class DigitsAccumulator:
-    """FD-digits statistics and predicted-class counts of images added batch by batch."""
+class FeatureAccumulator:
+    """A metric's feature statistics and predicted-class counts of images added batch by batch
+    (uint8 pixels or floats in [0, 1])."""
 
-    def __init__(self):
-        self.params = digits.load_classifier()
-        self.stats = init_statistics(digits.FEATURE_DIM)
-        self.class_counts = np.zeros(digits.NUM_CLASSES, np.int64)
+    def __init__(self, metric: FeatureMetric):
+        self.metric, self.params = metric, metric.load()
+        self.stats = init_statistics(metric.network.feature_dim)
+        self.class_counts = np.zeros(metric.network.num_classes, np.int64)
 
     def add(self, pixels: np.ndarray) -> None:
-        features, logits = digits.classify(self.params, jnp.asarray(_unit_range(pixels)))
+        features, logits = self.metric.classify(self.params, _unit_range(pixels))
         self.stats = update_statistics(self.stats, features)
-        self.class_counts += np.bincount(np.argmax(np.asarray(logits), -1), minlength=digits.NUM_CLASSES)
+        self.class_counts += np.bincount(np.argmax(np.asarray(logits), -1), minlength=len(self.class_counts))
 
     def result(self) -> dict:
         mu, sigma = finalize_statistics(self.stats)
-        return digits.figures(mu, sigma, self.class_counts, self.params)
+        return self.metric.figures(mu, sigma, self.class_counts, self.params)

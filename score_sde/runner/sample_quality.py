@@ -1,5 +1,5 @@
 """Sample-quality figures for a run's image samples, accumulated batch by batch as they are
-drawn: FD-digits on the built-in digits, FID / IS / KID with the Inception network when
+drawn: FD-digits on the built-in digits and FD-fashion on Fashion-MNIST, FID / IS / KID with the Inception network when
 config.eval.inception_weights names its weight file. Only running sums (and the first
 config.eval.num_kid_features features, for KID) are kept, never all samples' features.
 
@@ -15,8 +15,9 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from score_sde.datasets import get_image_source
-from score_sde.evaluation.accumulators import DigitsAccumulator, InceptionAccumulator
+from score_sde.datasets import dataset_key, get_image_source
+from score_sde.evaluation import FEATURE_METRICS
+from score_sde.evaluation.accumulators import FeatureAccumulator, InceptionAccumulator
 from score_sde.evaluation.inception import load_inception_params
 from score_sde.evaluation.metrics import (
     finalize_inception_score,
@@ -80,13 +81,14 @@ def reference_statistics(config, workdir, inception_params, progress: bool = Fal
 
 class ImageQuality:
     """The figures available for a run's image samples, fed batch by batch (uint8 pixels):
-    FD-digits and class coverage on the digits dataset, FID / IS / KID when
+    FD-digits / FD-fashion and class coverage on the digits / Fashion-MNIST, FID / IS / KID when
     config.eval.inception_weights is set (reference statistics as above)."""
 
     def __init__(self, config, workdir, total: int, progress: bool = False):
         evaluation = config.eval
         self.config, self.workdir, self.progress = config, workdir, progress
-        self.digits = DigitsAccumulator() if str(config.data.dataset) == "digits" else None
+        metric = FEATURE_METRICS.get(dataset_key(config.data.dataset) or "")
+        self.features = FeatureAccumulator(metric) if metric is not None else None
         self.inception = None
         if str(evaluation.inception_weights):
             if workdir is None:
@@ -107,12 +109,12 @@ class ImageQuality:
                 )
 
     def add(self, pixels: np.ndarray) -> None:
-        for accumulator in (self.digits, self.inception):
+        for accumulator in (self.features, self.inception):
             if accumulator is not None:
                 accumulator.add(pixels)
 
     def result(self) -> dict:
-        record = self.digits.result() if self.digits is not None else {}
+        record = self.features.result() if self.features is not None else {}
         if self.inception is not None:
             reference = reference_statistics(self.config, self.workdir, self.inception.params, self.progress)
             mu, sigma = finalize_statistics(self.inception.stats)
