@@ -7,6 +7,7 @@ dataset's reference split ("FD-digits", "FD-fashion"), and its predictions give 
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,6 +111,18 @@ class FeatureMetric:
         for key in jax.random.split(jax.random.PRNGKey(seed + 1), recipe.steps):
             params, opt_state = step(params, opt_state, key)
         return params
+
+    def rebuild(self, seed: int = 0) -> str:
+        """Trains the classifier, writes its files and says how long it took and how well it does."""
+        start = time.time()
+        params = self.train(seed)
+        self.save(params)
+        written = " and ".join(str(path) for path in (self.weights, self.statistics) if path is not None)
+        test_size = len(self.load_split("test")[1])
+        return (
+            f"trained in {time.time() - start:.1f} s; test accuracy {self.accuracy(params):.4f} on {test_size:,} "
+            f"held-out images; written to {written}"
+        )
 
     def save(self, params: dict) -> None:
         """Writes the parameters to `weights` and, when the metric ships them, the reference

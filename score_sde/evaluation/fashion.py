@@ -9,7 +9,6 @@ files with `python -m score_sde.evaluation.fashion` (needs the data; a few minut
 """
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +38,8 @@ FASHION = FeatureMetric(
 )
 
 
-def fashion_metrics(images: np.ndarray, params: dict | None = None) -> dict:
-    """fd_fashion, fashion_classes_covered and fashion_class_fractions of images (N, H, W, C) in [0, 1]."""
-    return FASHION.metrics(images, params)
-
-
 def main() -> None:
-    start = time.time()
-    params = FASHION.train()
-    FASHION.save(params)
-    print(
-        f"trained in {time.time() - start:.1f} s; test accuracy {FASHION.accuracy(params):.4f} on the 10,000 test "
-        f"images; written to {FASHION.weights} and {FASHION.statistics}"
-    )
+    print(FASHION.rebuild())
 
 
 if __name__ == "__main__":
