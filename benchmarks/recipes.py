@@ -186,8 +186,8 @@ def main() -> None:
     print(
         f"{'recipe':16s}"
         + "".join(f"{b:>12d}" for b in args.budgets)
-        + f"{'own sampler':>20s}"
-        + "".join(f"{'bpd ' + k:>13s}" for k in LIKELIHOODS)
+        + f"{'own sampler':>23s}"
+        + "".join(f"{'bpd ' + k:>17s}" for k in LIKELIHOODS)
         + f"{'train s':>9s}"
     )
     for name, row in table.items():
@@ -196,8 +196,8 @@ def main() -> None:
             best = min((r[budget] for r in row["quality"].values() if budget in r), key=lambda r: r["fd"])
             cells.append(f"{best['fd']:>8.1f} ({best['classes']})")
         own = row["own_sampler"]
-        cells.append(f"{own['fd']:>8.1f} ({own['classes']}) {own['nfe']:>4d} NFE")
-        bpd = "".join(f"{row['bpd'][k]:>13.3f}" if k in row["bpd"] else f"{'':>13s}" for k in LIKELIHOODS)
+        cells.append(f"{own['fd']:>10.1f} ({own['classes']}) {own['nfe']:>4d} NFE")
+        bpd = "".join(f"{row['bpd'][k]:>17.3f}" if k in row["bpd"] else f"{'':>17s}" for k in LIKELIHOODS)
         print(f"{name:16s}" + "".join(cells) + bpd + f"{row['train_time_s']:>9.0f}")
     for end in ("real", "noise"):
         key = next(k for k in ends if k.startswith(end))
