@@ -1,5 +1,5 @@
-"""Fashion-MNIST: the IDX reader on files the tests write, the configs, and FD-fashion, whose
-tests on the real data install Debian's package where they can and skip where they cannot."""
+"""Fashion-MNIST: the IDX reader on files the tests write, the configs, and FD-fashion. The tests on
+the real data (slow tier) install Debian's package where they can and skip where they cannot."""
 
 import gzip
 import importlib
@@ -122,6 +122,7 @@ def fashion_mnist_installed():
     return Path(FASHION_MNIST_DIR)
 
 
+@pytest.mark.slow
 def test_the_real_files_have_the_datasets_sizes_and_classes(fashion_mnist_installed):
     config = _config("")
     train, test = (get_image_source(config, split) for split in ("train", "eval"))
@@ -130,6 +131,7 @@ def test_the_real_files_have_the_datasets_sizes_and_classes(fashion_mnist_instal
     np.testing.assert_array_equal(np.bincount(labels), np.full(10, 1000))  # 1,000 test images per class
 
 
+@pytest.mark.slow
 def test_the_shipped_classifier_and_statistics_are_those_of_the_real_test_set(fashion_mnist_installed):
     params = FASHION.load()
     assert FASHION.accuracy(params, "test") >= 0.90
@@ -140,6 +142,7 @@ def test_the_shipped_classifier_and_statistics_are_those_of_the_real_test_set(fa
     np.testing.assert_allclose(shipped_sigma, sigma, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fd_fashion_ranks_held_out_images_far_below_blurred_images_below_noise(fashion_mnist_installed):
     """1,000 training images (held out from the test statistics) << the same images blurred
     << uniform noise; real images cover the 10 classes."""
