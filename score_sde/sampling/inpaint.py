@@ -78,12 +78,13 @@ def sample_inpaint(
 ) -> tuple[Array, NFE]:
     """Fills in the unknown part of `data` by PC sampling (the reference's `get_pc_inpainter`).
 
+    The arguments not listed here are those of `sample_pc`.
+
     Args:
       data: (B, *event) in the model's input range; only the known part is read.
       mask: 1 where data is known, 0 where it is generated; broadcastable to data (e.g. (1, H, W, 1)).
         With `basis`, it selects coordinates of the data expressed in that basis.
       basis: optional orthogonal (C, C) matrix over the last axis; the mask applies to x @ basis.
-      The other arguments are those of `sample_pc`.
 
     Returns:
       (B, *event) samples whose known coordinates equal the data exactly, and nfe.
