@@ -8,7 +8,7 @@ autoencoder's held-out reconstruction error below 3 of 255 levels).
   python -m benchmarks.documented_runs --root runs/documented --runs edm vdm  # some of them
 
 These runs take 10-20 minutes each on a 2-core CPU, longer than the test suite's slow tier allows:
-they are measured here, and their figures are quoted in the README, rather than asserted by tests.
+they are measured here, and their figures are quoted in the docs (docs/recipes/), rather than asserted by tests.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Latent score models through the runner: an autoencoder trained by the runner, a score model on
 its latents whose samples (also guided ones) decode to images, LSGM's bound with its parts. The
-documented digits runs behind the README's figures are a benchmark: benchmarks/documented_runs.py."""
+documented digits runs behind the documented figures are a benchmark: benchmarks/documented_runs.py."""
 
 import json
 

@@ -1,5 +1,5 @@
 """The EDM, flow-matching (with reflow) and VDM recipes through the runner: wiring on tiny settings
-by default, the documented toy runs in -m slow; the digits runs behind the README's figures are a
+by default, the documented toy runs in -m slow; the digits runs behind the documented figures are a
 benchmark (benchmarks/documented_runs.py)."""
 
 import json

@@ -24,7 +24,7 @@ def get_config():
     distill.teacher = "runs/quickstart"
     distill.num_points = 18
     distill.points_schedule = "fixed"
-    distill.target_decay = 0.95  # the README's students table was measured with it
+    distill.target_decay = 0.95  # the students table (docs/recipes/students.md) was measured with it
     distill.metric = "l2"
     distill.student_output = "v"  # f = c_skip x + (1 - c_skip) D with D a v-prediction: bounded at every noise level
 

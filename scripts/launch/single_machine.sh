@@ -19,8 +19,8 @@
 # script>` or Ctrl-C reach it directly. SIGTERM makes training checkpoint (checkpoints-meta/) and
 # stop at the next dispatch; running the same command again resumes from the newest checkpoint in
 # WORKDIR, with the losses an uninterrupted run would have had. The dataset-wide jobs (likelihood,
-# sample, eval) are being made resumable the same way: finished pieces kept in WORKDIR, only the
-# unfinished ones recomputed after a restart (until then, a restart recomputes the whole job).
+# sample, eval) resume the same way: finished pieces are kept in WORKDIR, and only the unfinished
+# ones are recomputed after a restart (docs/launch.md, "Preemption and resume").
 set -euo pipefail
 
 CONFIG=${CONFIG:-configs/quickstart.py}

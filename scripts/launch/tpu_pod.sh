@@ -26,9 +26,9 @@
 # to WORKDIR/checkpoints-meta and stop at the next dispatch. Running `train` again, on this slice or
 # on a new one after `setup`, resumes from the newest checkpoint in WORKDIR (checkpoints-meta/ or
 # checkpoints/) with the losses an uninterrupted run would have had; a hard kill loses at most
-# training.snapshot_freq_for_preemption steps (see docs/launch.md, "Known limitations", for the
-# cases where a SIGTERM is currently lost). The dataset-wide modes (likelihood, sample, eval) are
-# being made resumable the same way: finished pieces kept in WORKDIR, only unfinished ones recomputed.
+# training.snapshot_freq_for_preemption steps (docs/launch.md, "Preemption and resume"). The
+# dataset-wide modes (likelihood, sample, eval) resume the same way: finished pieces are kept in
+# WORKDIR, and only unfinished ones are recomputed.
 #
 # The batch: config.training.batch_size is global and must divide by the number of TPU devices of
 # the slice (`check` prints it, e.g. 16 on a v4-32: 4 workers of 4 chips); each worker reads only its
