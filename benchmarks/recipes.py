@@ -15,8 +15,9 @@ sampler, bits/dim and training time of trained runs; prints a table and JSON and
 Each run's newest checkpoint (EMA parameters) is sampled with EDM's Heun sampler and
 DPM-Solver++(2M) at every budget (and Euler steps of the probability-flow ODE for flows), and
 the best figure per budget is kept; "own sampler" is the run's final evaluation with its
-configured sampler. The scale's two ends: as many real images held out from the reference
-statistics, and uniform noise. Bits/dim of the first --bpd_examples test images by the
+configured sampler, over its eval.num_samples samples. The scale's two ends, at each of these
+sample counts (FD is comparable only between sets of one size): as many real images held out
+from the reference statistics, and uniform noise. Bits/dim of the first --bpd_examples test images by the
 probability-flow ODE with uniform dequantisation (the reference's), with dequantisation by the
 forward process, and by the variational bound: the run's final evaluation supplies the one it
 computed, the others are computed here. Training time: the run's wall-clock time to its last
@@ -180,7 +181,10 @@ def main() -> None:
                 write_json_atomic(cached, table[name])
         if args.grids:
             shutil.copyfile(workdir / "samples" / "final" / "samples.png", f"{args.grids}_{name}.png")
-    ends = scale_ends(metric, args.samples)
+        table[name]["own_sampler"]["samples"] = int(config.eval.num_samples)
+    counts = sorted({args.samples, *(row["own_sampler"]["samples"] for row in table.values())})
+    ends_by_count = {count: scale_ends(metric, count) for count in counts}
+    ends = ends_by_count[args.samples]
 
     print(f"\nbest {label} by NFE budget ({args.samples} samples each; classes covered in brackets)")
     print(
@@ -196,14 +200,15 @@ def main() -> None:
             best = min((r[budget] for r in row["quality"].values() if budget in r), key=lambda r: r["fd"])
             cells.append(f"{best['fd']:>8.1f} ({best['classes']})")
         own = row["own_sampler"]
-        cells.append(f"{own['fd']:>10.1f} ({own['classes']}) {own['nfe']:>4d} NFE")
+        cells.append(f"{own['fd']:>7.1f} ({own['classes']}) {own['nfe']:>3d} NFE/{own['samples']}")
         bpd = "".join(f"{row['bpd'][k]:>17.3f}" if k in row["bpd"] else f"{'':>17s}" for k in LIKELIHOODS)
         print(f"{name:16s}" + "".join(cells) + bpd + f"{row['train_time_s']:>9.0f}")
-    for end in ("real", "noise"):
-        key = next(k for k in ends if k.startswith(end))
-        print(f"{key:16s}{ends[key]['fd']:>8.1f} ({ends[key]['classes']})")
+    for count, count_ends in ends_by_count.items():
+        for end in ("real", "noise"):
+            key = next(k for k in count_ends if k.startswith(end))
+            print(f"{key + f', {count}':22s}{count_ends[key]['fd']:>8.1f} ({count_ends[key]['classes']})")
     print(f"classifier test accuracy {ends['classifier_test_accuracy']:.4f}")
-    print(json.dumps({"samples": args.samples, "metric": label, "scale_ends": ends, "recipes": table}))
+    print(json.dumps({"samples": args.samples, "metric": label, "scale_ends": ends_by_count, "recipes": table}))
     plot(table, ends, args.budgets, label, args.out)
 
 
