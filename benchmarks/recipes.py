@@ -38,8 +38,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from benchmarks.train_benchmark import load_config
-from score_sde.datasets import dataset_key
-from score_sde.evaluation import FEATURE_METRICS, FeatureMetric
+from score_sde.evaluation import FEATURE_METRICS, FeatureMetric, feature_metric
 from score_sde.evaluation.straightness import straightness
 from score_sde.files import write_json_atomic
 from score_sde.plotting import figure_png
@@ -75,8 +74,8 @@ def final_record(workdir: Path) -> dict:
     return {**final, "train_time_s": sum(segments), "steps": timed[-1]["step"]}
 
 
-def feature_metric(config) -> FeatureMetric:
-    metric = FEATURE_METRICS.get(dataset_key(config.data.dataset) or "")
+def run_metric(config) -> FeatureMetric:
+    metric = feature_metric(config.data.dataset)
     if metric is None:
         raise ValueError(
             f"config.data.dataset={config.data.dataset!r} has no offline sample-quality figure; this benchmark "
@@ -90,16 +89,14 @@ def figure_of(metric: FeatureMetric, record: dict) -> dict:
     return {"fd": float(record[f"fd_{metric.name}"]), "classes": int(record[f"{metric.class_word}_classes_covered"])}
 
 
-def scale_ends(metric: FeatureMetric, count: int) -> dict:
+def scale_ends(metric: FeatureMetric, params: dict, count: int) -> dict:
     """The figure of `count` real images held out from the reference statistics, and of uniform noise."""
-    params = metric.load()
     held_out = "test" if metric.reference_split == "train" else "train"
     real = metric.load_split(held_out)[0][:count]
     noise = np.random.default_rng(0).uniform(size=real.shape).astype(np.float32)
     return {
         f"real ({held_out})": figure_of(metric, metric.metrics(real, params)),
         "noise": figure_of(metric, metric.metrics(noise, params)),
-        "classifier_test_accuracy": metric.accuracy(params, "test"),
     }
 
 
@@ -160,7 +157,7 @@ def main() -> None:
         if not (name and config_path and workdir):
             parser.error(f"--runs entries look like name=config.py:workdir; got {entry!r}")
         runs.append((name, load_config(config_path), Path(workdir)))
-    metrics = {feature_metric(config).name: feature_metric(config) for _, config, _ in runs}
+    metrics = {metric.name: metric for metric in (run_metric(config) for _, config, _ in runs)}
     if len(metrics) != 1:
         parser.error(f"the runs are on datasets with different figures {tuple(metrics)}: compare one dataset at a time")
     (metric,) = metrics.values()
@@ -183,8 +180,10 @@ def main() -> None:
             shutil.copyfile(workdir / "samples" / "final" / "samples.png", f"{args.grids}_{name}.png")
         table[name]["own_sampler"]["samples"] = int(config.eval.num_samples)
     counts = sorted({args.samples, *(row["own_sampler"]["samples"] for row in table.values())})
-    ends_by_count = {count: scale_ends(metric, count) for count in counts}
+    classifier = metric.load()
+    ends_by_count = {count: scale_ends(metric, classifier, count) for count in counts}
     ends = ends_by_count[args.samples]
+    accuracy = metric.accuracy(classifier, "test")
 
     print(f"\nbest {label} by NFE budget ({args.samples} samples each; classes covered in brackets)")
     print(
@@ -207,8 +206,9 @@ def main() -> None:
         for end in ("real", "noise"):
             key = next(k for k in count_ends if k.startswith(end))
             print(f"{key + f', {count}':22s}{count_ends[key]['fd']:>8.1f} ({count_ends[key]['classes']})")
-    print(f"classifier test accuracy {ends['classifier_test_accuracy']:.4f}")
-    print(json.dumps({"samples": args.samples, "metric": label, "scale_ends": ends_by_count, "recipes": table}))
+    print(f"classifier test accuracy {accuracy:.4f}")
+    summary = {"samples": args.samples, "metric": label, "classifier_test_accuracy": accuracy}
+    print(json.dumps({**summary, "scale_ends": ends_by_count, "recipes": table}))
     plot(table, ends, args.budgets, label, args.out)
 
 

@@ -1,9 +1,9 @@
 """Fashion-MNIST recipes (28x28 gray, 60,000 training and 10,000 test images, 10 classes).
 
 `on_cpu` moves a digits recipe (configs/quickstart.py, configs/{edm,flow,vdm}/digits.py) to
-Fashion-MNIST at a size that trains in about 15 minutes on a 2-core CPU (its evaluation
-adds about 10); `full_size` moves a
-recipe's CIFAR-10 config (its paper's small-image settings) to Fashion-MNIST for a GPU.
+Fashion-MNIST at a size that trains in about 15 minutes on a 2-core CPU (its evaluation adds about
+10); `full_size` moves a recipe's CIFAR-10 config (its paper's small-image settings) to
+Fashion-MNIST for a GPU.
 Both need the data: apt-get install dataset-fashion-mnist, or the four IDX files in a folder given
 as --config.data.path.
 """

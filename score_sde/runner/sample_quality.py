@@ -15,8 +15,8 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from score_sde.datasets import dataset_key, get_image_source
-from score_sde.evaluation import FEATURE_METRICS
+from score_sde.datasets import get_image_source
+from score_sde.evaluation import feature_metric
 from score_sde.evaluation.accumulators import FeatureAccumulator, InceptionAccumulator
 from score_sde.evaluation.inception import load_inception_params
 from score_sde.evaluation.metrics import (
@@ -87,7 +87,7 @@ class ImageQuality:
     def __init__(self, config, workdir, total: int, progress: bool = False):
         evaluation = config.eval
         self.config, self.workdir, self.progress = config, workdir, progress
-        metric = FEATURE_METRICS.get(dataset_key(config.data.dataset) or "")
+        metric = feature_metric(config.data.dataset)
         self.features = FeatureAccumulator(metric) if metric is not None else None
         self.inception = None
         if str(evaluation.inception_weights):
