@@ -88,10 +88,9 @@ from benchmarks.train_benchmark import load_config, random_images
 from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.ode_solvers import ODE_SOLVERS
 from score_sde.parallel import to_global
-from score_sde.runner.sampler_config import pc_settings
 from score_sde.runner.setup import Setup, build, parameter_count
 from score_sde.runner.train_loop import make_run_steps
-from score_sde.sampling import CORRECTORS, PREDICTORS
+from score_sde.sampling import CORRECTORS, PREDICTORS, PredictorCorrector
 from score_sde.sampling.pc import pc_scan, resolve_pc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,7 +244,7 @@ def measure_pc(setup: Setup, params, batch: int, repeats: int, steps: int, sampl
     and Langevin updates give NaN (at the same cost per step; Euler-Maruyama's are sound), so
     the loop runs without that check.
     """
-    settings = {**pc_settings(setup.config.sampling), **sampler}
+    settings = dataclasses.asdict(dataclasses.replace(PredictorCorrector.from_config(setup.config.sampling), **sampler))
     n_steps_each, snr, eps = settings["n_steps_each"], settings["snr"], settings["eps"]
     _, predictor, corrector, _ = resolve_pc(
         setup.sde, settings["predictor"], settings["corrector"], n_steps_each, None, settings["probability_flow"]

@@ -30,6 +30,7 @@ SUBPACKAGES = (
     "score_sde.sde",
     "score_sde.sampling",
     "score_sde.distillation",
+    "score_sde.objectives",
     "score_sde.models",
     "score_sde.evaluation",
     "score_sde.datasets",

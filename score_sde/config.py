@@ -16,6 +16,9 @@ def base_config() -> ml_collections.ConfigDict:
 
     config.training = training = ml_collections.ConfigDict()
     training.sde = "vpsde"  # the process: vpsde, subvpsde, vesde, cosine_vp, linear_flow, edm
+    # the kind of model (score_sde.objectives.OBJECTIVES): denoising, learned_schedule, autoencoder, latent,
+    # progressive, consistency, or auto: as the config implies (model.name, distill.method, data.latents_of, sde)
+    training.objective = "auto"
     training.continuous = True  # continuous-time training (False: the reference's discrete DDPM / SMLD losses)
     training.reduce_mean = False  # per-example loss: mean over dimensions (False: half the sum, as the reference)
     training.likelihood_weighting = (
@@ -126,8 +129,9 @@ def base_config() -> ml_collections.ConfigDict:
     data.latent_scale = 0.0  # latents are multiplied by this (0: 1 / std of the encoded training data, stored)
 
     config.sampling = sampling = ml_collections.ConfigDict()
-    # pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++), student (distilled), or auto: the model's own
-    # (student for a distilled student, ode for a reflowed flow, else pc)
+    # a sampler of score_sde.sampling.SAMPLERS: pc, ode, sde, ddim, heun (EDM), dpm_solver (DPM-Solver++), few_step
+    # (a progressive student's), consistency (a consistency student's); or auto (also "student"): the objective's
+    # own (a student's, ode for a reflowed flow, else pc)
     sampling.method = "auto"
     sampling.predictor = "reverse_diffusion"  # pc: euler_maruyama, reverse_diffusion, ancestral_sampling, none
     sampling.corrector = "langevin"  # pc: langevin, ald, none

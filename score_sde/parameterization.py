@@ -339,15 +339,16 @@ class ConditionalNetworkScore(eqx.Module):
         return NetworkScore(net.apply_fn, net.params, net.process, net.parameterization, labels)(x, t)
 
 
-def get_parameterization(config, process: SDE) -> Parameterization:
-    """The parameterisation of config.model.parameterization ("auto": the process's
-    `default_parameterization`: the reference's for VP, sub-VP and VE, velocity for the linear
-    flow, EDM's for the EDM path, eps otherwise), with config.training.continuous,
-    config.model.noise_condition ("auto": "sigma" for Fourier embeddings, else "log_sigma") and
-    config.model.sigma_data."""
+def get_parameterization(config, process: SDE, default: str | None = None) -> Parameterization:
+    """The parameterisation of config.model.parameterization ("auto": `default`, a kind of model's
+    own (a student's), or else the process's `default_parameterization`: the reference's for VP,
+    sub-VP and VE, velocity for the linear flow, EDM's for the EDM path, eps otherwise), with
+    config.training.continuous, config.model.noise_condition ("auto": "sigma" for Fourier
+    embeddings, else "log_sigma") and config.model.sigma_data."""
     model = config.model
     name = str(model.parameterization)
-    name = process.default_parameterization if name == "auto" else name
+    if name == "auto":
+        name = default or process.default_parameterization
     cls = PARAMETERIZATIONS.get(name, "config.model.parameterization")
     continuous = bool(config.training.continuous)
     if not continuous and not process.discrete_chain_labels:

@@ -86,10 +86,11 @@ def ema_decay(ema_rate: float, halflife_kimg: float = 0.0, rampup_ratio: float =
 
 
 def make_train_step(
-    loss_fn: Callable[[object, Array, object], Array],
+    loss_fn: Callable[[object, Array, object], Array] | None,
     optimizer: optax.GradientTransformation,
     ema_rate: float | Callable[[Array], Array],
     *,
+    value_and_grad: Callable | None = None,
     unroll: int | bool = 1,
     state_sharding=None,
     batch_sharding=None,
@@ -98,11 +99,11 @@ def make_train_step(
     """Returns a jitted `run(state, batches) -> (state, metrics)` doing one optimizer step per
     leading entry of `batches` (a pytree of (n_jitted_steps, B, ...) arrays) with `lax.scan`.
 
-    `ema_rate` is the EMA's decay, or a function of the step giving it (`ema_decay`). A
-    `loss_fn` with a `value_and_grad` attribute (same signature, returning (loss, grads)) is
-    differentiated by it instead of `jax.value_and_grad` (the VDM bound's schedule gradient); one
-    with a true `needs_step` attribute is also given the step, `loss_fn(params, rng, batch, step=k)`
-    (objectives with a schedule over training).
+    `ema_rate` is the EMA's decay, or a function of the step giving it (`ema_decay`). The step
+    differentiates `loss_fn(params, rng, batch)` with `jax.value_and_grad`, or, instead of a
+    `loss_fn` (None), calls `value_and_grad(params, rng, batch, step) -> (loss, grads)`: an
+    objective's own gradient (the VDM bound's schedule gradient) or one with a schedule over
+    training steps (`score_sde.objectives.Objective.value_and_grad`).
 
     The state and the batches are donated. `unroll` is passed to `lax.scan`: XLA:CPU runs the
     weight gradients of convolutions inside a loop about 28x slower than outside one, so
@@ -112,13 +113,16 @@ def make_train_step(
     `run.lower(state, batches)` lowers the jitted function without running it.
     """
 
-    value_and_grad = getattr(loss_fn, "value_and_grad", None) or jax.value_and_grad(loss_fn)
+    if (loss_fn is None) == (value_and_grad is None):
+        raise ValueError("make_train_step needs a loss_fn or a value_and_grad, not both")
+    if value_and_grad is None:
+        gradient = jax.value_and_grad(loss_fn)
+        value_and_grad = lambda params, rng, batch, step: gradient(params, rng, batch)
     decay_at = ema_rate if callable(ema_rate) else (lambda step: ema_rate)
-    needs_step = getattr(loss_fn, "needs_step", False)
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
-        loss, grads = value_and_grad(state.params, rng, batch, **({"step": state.step} if needs_step else {}))
+        loss, grads = value_and_grad(state.params, rng, batch, state.step)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         decay = decay_at(state.step)

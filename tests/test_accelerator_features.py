@@ -80,7 +80,7 @@ def test_bfloat16_trains_with_bf16_convolutions_and_matmuls_and_matches_float32(
     x = setup.data.model_input(jax.random.PRNGKey(0), raw, False)
     losses = {}
     for dtype, run_setup in (("bfloat16", setup), ("float32", _tiny_setup("float32"))):
-        loss_fn = jax.jit(run_setup.loss_fn(train=False))
+        loss_fn = jax.jit(lambda p, k, x, y, o=run_setup.objective: o.loss(p, k, x, y, train=False))
         losses[dtype] = np.array([loss_fn(state.params, jax.random.PRNGKey(i), x, raw["label"]) for i in range(8)])
     relative = np.abs(losses["bfloat16"] / losses["float32"] - 1.0)
     # bf16 rounds each operand to 2^-9 relative; the loss, a mean over the batch of squared errors

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from score_sde.bits_per_dim import pixel_levels
 from score_sde.config import base_config
 from score_sde.datasets import TFDS_DATASETS, BatchStream, eval_batches, get_data, get_image_source, sources
 from score_sde.datasets.images import (
@@ -15,7 +16,6 @@ from score_sde.datasets.images import (
     to_uint8,
 )
 from score_sde.datasets.pipeline import check_batch_split, prefetch
-from score_sde.runner.state_evaluation import pixel_levels
 
 
 def _config(dataset="digits", image_size=16, num_channels=1, **data):

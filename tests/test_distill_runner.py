@@ -11,11 +11,11 @@ import optax
 import pytest
 
 from score_sde.checkpoints import Checkpointer
+from score_sde.distillation import ConsistencySchedule, student_optimizer, student_params
 from score_sde.runner.distill import ROUND_RECORD, distill
 from score_sde.runner.modes import compute_likelihood, sample
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
-from score_sde.runner.students import student_optimizer, student_params
 from score_sde.runner.train_loop import train
 from tests.runner_helpers import tiny_image_config
 
@@ -42,10 +42,8 @@ def student_config(teacher_config, teacher_workdir, method: str):
 
 
 def test_the_student_optimizer_moves_the_student_only_and_the_target_by_its_ema():
-    distill = tiny_image_config().distill
-    distill.points_schedule, distill.target_decay = "fixed", 0.9
-    optimizer = student_optimizer(optax.sgd(0.5), distill, total_steps=10)
-    params = student_params("consistency", {"w": jnp.ones(3)}, {"w": jnp.full(3, 7.0)})
+    optimizer = student_optimizer(optax.sgd(0.5), ConsistencySchedule(target_decay=0.9).decay)
+    params = student_params({"w": jnp.ones(3)}, {"w": jnp.full(3, 7.0)}, with_target=True)
     params["target"] = {"w": jnp.zeros(3)}
     grads = jax.tree.map(jnp.ones_like, params)
     updates, _ = optimizer.update(grads, optimizer.init(params), params)

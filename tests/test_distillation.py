@@ -11,9 +11,11 @@ import numpy as np
 import optax
 import pytest
 
-from score_sde.config import base_config
+from configs import toy2d
 from score_sde.distillation import (
+    Consistency,
     ConsistencyParameterization,
+    FewStep,
     consistency_distillation_loss,
     consistency_time,
     distillation_target,
@@ -30,7 +32,7 @@ from score_sde.evaluation.mmd import mmd_squared
 from score_sde.models import MLPScoreNet
 from score_sde.oracle import GaussianMixture, example_mixture
 from score_sde.parameterization import PARAMETERIZATIONS, VPrediction
-from score_sde.runner.sampler_config import student_sampler
+from score_sde.runner.setup import build
 from score_sde.sde import VPSDE, EDMPath, get_timesteps
 from tests.helpers import mixture_denoiser
 
@@ -427,22 +429,24 @@ def test_a_consistency_student_draws_the_component_weights_in_one_step(full_opti
     np.testing.assert_allclose(fractions, np.asarray(ORACLE.weights), atol=0.05)
 
 
-def test_the_runners_student_sampler_is_the_students_own_sampler():
-    """sampling.method="student": a progressive student samples by `sample_few_step` with its steps
-    (0: distill.final_steps), a consistency student by `sample_consistency` on the Karras grid's first
-    times; without a distillation method the setting is refused."""
-    distill = base_config().distill
+def test_a_students_own_sampler_is_its_few_step_or_consistency_sampler():
+    """sampling.method "auto" (or "student"): a progressive student samples by `sample_few_step` with its
+    steps (0: distill.final_steps), a consistency student by `sample_consistency` on the Karras grid's
+    first times (`FewStep`, `Consistency`, built by the student objectives)."""
     shape, rng = (16, 2), jax.random.PRNGKey(15)
-    distill.method, distill.final_steps = "progressive", 2
-    x, nfe = student_sampler(distill, PROCESS, None, EPS)(rng, ORACLE.score, shape)
+    config = toy2d.get_config()
+    config.distill.method, config.distill.final_steps, config.sampling.method = "progressive", 2, "auto"
+    config.sampling.num_steps = 0  # the student's own count
+    sampler = build(config, with_data=False).sampler
+    assert sampler == FewStep(num_steps=2, eps=float(config.sampling.eps))
+    x, nfe = FewStep(num_steps=2, eps=EPS)(rng, PROCESS, ORACLE.score, shape)
     expected, _ = sample_few_step(rng, PROCESS, ORACLE.denoise, shape, 2, EPS)
     np.testing.assert_allclose(x, expected, atol=1e-5)
     assert int(nfe) == 2
-    distill.method = "consistency"
-    x, nfe = student_sampler(distill, PROCESS, 3, EPS)(rng, ORACLE.score, shape)
+    config.distill.method, config.sampling.num_steps, config.model.parameterization = "consistency", 3, "auto"
+    config.sampling.method = "student"
+    assert build(config, with_data=False).sampler == Consistency(num_steps=3, eps=float(config.sampling.eps), rho=7.0)
+    x, nfe = Consistency(num_steps=3, eps=EPS)(rng, PROCESS, ORACLE.score, shape)
     times = get_timesteps(PROCESS, 3, EPS, "karras", 7.0)[:-1]
     np.testing.assert_allclose(x, sample_consistency(rng, PROCESS, ORACLE.denoise, shape, times, EPS)[0], atol=1e-5)
     assert int(nfe) == 3
-    distill.method = ""
-    with pytest.raises(ValueError, match="set config.distill.method to 'progressive' or 'consistency'"):
-        student_sampler(distill, PROCESS, None, EPS)

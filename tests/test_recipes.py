@@ -17,11 +17,10 @@ from score_sde.evaluation.straightness import straightness
 from score_sde.runner.controllable import check_task
 from score_sde.runner.reflow import reflow
 from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, check_reflowed_run, load_params
-from score_sde.runner.sampler_config import sampling_method
 from score_sde.runner.setup import build
 from score_sde.runner.state_evaluation import eval_settings, likelihood
 from score_sde.runner.train_loop import train
-from score_sde.sampling import sample_ode
+from score_sde.sampling import ProbabilityFlowODE, sample_ode
 from score_sde.sde import LinearFlow
 from tests.runner_helpers import tiny_image_config, tiny_toy_config
 
@@ -81,11 +80,11 @@ def test_recipe_configs_build_with_their_samplers():
     matching's velocity on the linear path; VDM's learned schedule with Fourier features."""
     edm = build(edm_digits.get_config(), with_data=False)
     assert type(edm.sde).__name__ == "EDMPath" and edm.parameterization.name == "edm"
-    assert edm.loss.time_sampling == "log_normal" and edm.loss.weighting == "edm"
+    assert edm.objective.settings.time_sampling == "log_normal" and edm.objective.settings.weighting == "edm"
     flow = build(flow_digits.get_config(), with_data=False)
     assert isinstance(flow.sde, LinearFlow) and flow.parameterization.name == "velocity"
     vdm = build(vdm_digits.get_config(), with_data=False)
-    assert vdm.learned_schedule and vdm.config.model.input_fourier_exponents == (6, 7)
+    assert vdm.objective.name == "learned_schedule" and vdm.config.model.input_fourier_exponents == (6, 7)
     kernels = [leaf.shape for leaf in jax.tree.leaves(vdm.abstract_params()["network"]) if leaf.ndim == 4]
     assert sum(shape[2] == 5 for shape in kernels) == 1  # the input conv sees x with sin, cos at 2 frequencies
     assert vdm.abstract_params()["schedule"]["l2_kernel"].shape == (1024,)
@@ -127,9 +126,9 @@ def test_a_reflowed_flow_is_sampled_by_its_probability_flow_alone(tmp_path):
     config.sampling.task = "interpolate"
     assert check_task(config, image=True, num_channels=3) == "interpolate"
     config.sampling.method = "auto"
-    assert sampling_method(config) == "ode"
+    assert build(config, with_data=False).sampler == ProbabilityFlowODE.from_config(config.sampling)
     config.reflow.teacher = ""
-    assert sampling_method(config) == "pc"  # the reference's default for every other model
+    assert build(config, with_data=False).sampler.name == "pc"  # the reference's default for every other model
     (tmp_path / "reflowed" / REFLOW_PAIRS_FOLDER).mkdir(parents=True)
     with pytest.raises(ValueError, match="trained by --mode reflow .* --config.reflow.teacher"):
         check_reflowed_run(config, tmp_path / "reflowed")

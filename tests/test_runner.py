@@ -254,7 +254,7 @@ def test_pc_sampling_on_the_probability_flow_through_the_config():
     config.sampling.num_steps = 25
     setup = build(config, with_data=False)
     params = setup.init_state().params
-    first, nfe = setup.sampler(jax.random.PRNGKey(0), setup.score_fn(params), (8, 2))
+    first, nfe = setup.sampler(jax.random.PRNGKey(0), setup.sde, setup.score_fn(params), (8, 2))
     assert int(nfe) == 25 and np.all(np.isfinite(first))
     config.sampling.predictor = "ancestral_sampling"
     with pytest.raises(ValueError, match="ancestral sampling has no probability-flow form"):
@@ -310,7 +310,7 @@ def test_the_new_processes_train_sample_and_score_through_the_runner(
     config.eval.enable_bpd = False  # the likelihood of every process: test_likelihood.py
     setup = build(config)
     assert type(setup.parameterization).__name__ == parameterization
-    assert (setup.loss.weighting, setup.loss.time_sampling) == (weighting, time_sampling)
+    assert (setup.objective.settings.weighting, setup.objective.settings.time_sampling) == (weighting, time_sampling)
     record = train(config, tmp_path, progress=False)
     assert record["step"] == 20 and record["eval"] and "nll_nats" not in record
     assert record["sample_nfe"] == 21 and np.isfinite(record["mmd2_samples_vs_data"])

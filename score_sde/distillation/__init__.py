@@ -17,8 +17,15 @@ from score_sde.distillation.progressive import (
     progressive_distillation_loss,
     sample_few_step,
 )
+from score_sde.distillation.samplers import Consistency, FewStep
+from score_sde.distillation.students import ConsistencySchedule, student_optimizer, student_params
 
 __all__ = [
+    "Consistency",
+    "ConsistencySchedule",
+    "FewStep",
+    "student_optimizer",
+    "student_params",
     "ConsistencyParameterization",
     "consistency_distillation_loss",
     "consistency_time",

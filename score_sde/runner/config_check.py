@@ -18,10 +18,12 @@ from score_sde.losses import TIME_SAMPLINGS, WEIGHTINGS
 from score_sde.models import MODELS
 from score_sde.models.ncsnpp import COMBINE, EMBEDDINGS, PROGRESSIVE, PROGRESSIVE_INPUT, REFERENCE_FIXED, RESBLOCKS
 from score_sde.models.ncsnpp_layers import ATTENTION_IMPLEMENTATIONS
+from score_sde.objectives import OBJECTIVES, OWN_SAMPLER
+from score_sde.ode_solvers import ODE_SOLVERS
 from score_sde.parameterization import NOISE_CONDITIONS, PARAMETERIZATIONS
 from score_sde.runner.controllable import MASKS, TASKS
-from score_sde.runner.sampler_config import check_sampling_names
-from score_sde.sde import SDES
+from score_sde.sampling import CORRECTORS, PREDICTORS, SAMPLERS, SDE_SOLVERS
+from score_sde.sde import SCHEDULES, SDES
 
 
 def _choice(*allowed):
@@ -68,6 +70,7 @@ def _optimizer(v):
 _BASE = base_config()
 RULES = {
     "training.sde": lambda v: _choice(*SDES.names())(v),
+    "training.objective": lambda v: _choice("auto", *OBJECTIVES.names())(v),
     "training.loss_weighting": lambda v: _choice("auto", *WEIGHTINGS.names())(v),
     "training.time_sampling": _choice("auto", *TIME_SAMPLINGS),
     "training.eps": POSITIVE,
@@ -132,6 +135,12 @@ RULES = {
     "data.dim": AT_LEAST_ONE,
     "data.latents_ckpt": _number(-1),
     "data.latent_scale": NON_NEGATIVE,
+    "sampling.method": lambda v: _choice(*OWN_SAMPLER, *SAMPLERS.names())(v),
+    "sampling.predictor": lambda v: _choice(*PREDICTORS.names())(v),
+    "sampling.corrector": lambda v: _choice(*CORRECTORS.names())(v),
+    "sampling.ode_solver": lambda v: _choice(*ODE_SOLVERS.names())(v),
+    "sampling.sde_solver": lambda v: _choice(*SDE_SOLVERS.names())(v),
+    "sampling.schedule": _choice("auto", *SCHEDULES),
     "sampling.snr": POSITIVE,
     "sampling.n_steps_each": AT_LEAST_ONE,
     "sampling.num_steps": NON_NEGATIVE,
@@ -270,4 +279,3 @@ def check_config(config) -> None:
             raise ValueError(
                 f"config.{smaller}={values[smaller]!r} must be smaller than config.{larger}={values[larger]!r}"
             )
-    check_sampling_names(config.sampling)

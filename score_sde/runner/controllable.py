@@ -26,8 +26,7 @@ from score_sde.datasets.sources import load_folder, read_image
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
 from score_sde.plotting import image_grid_png
-from score_sde.runner.sampler_config import ode_settings, pc_settings
-from score_sde.sampling import interpolate, sample_colorize, sample_inpaint
+from score_sde.sampling import PredictorCorrector, ProbabilityFlowODE
 
 if TYPE_CHECKING:
     from score_sde.runner.setup import Setup
@@ -100,14 +99,9 @@ def load_inputs(config, count: int) -> np.ndarray:
 def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
     sampling = setup.config.sampling
-    path, nfe = interpolate(
-        setup.process(params),
-        setup.score_fn(params, flow=True),
-        x[0::2],
-        x[1::2],
-        int(sampling.interpolation_points),
-        **ode_settings(sampling),
-    )
+    ode = ProbabilityFlowODE.from_config(sampling)
+    points = int(sampling.interpolation_points)
+    path, nfe = ode.interpolate(setup.process(params), setup.score_fn(params, flow=True), x[0::2], x[1::2], points)
     path = to_host(path)
     path_pixels = to_uint8(path, centered=setup.centered, rule=STEERING_UINT8_RULE)
     strips = np.concatenate([pixels[0::2, None], path_pixels, pixels[1::2, None]], axis=1)
@@ -122,14 +116,14 @@ def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
 def _fill_in(setup: "Setup", params, rng, task: str, pixels: np.ndarray, x):
     """Panels (N, 3, H, W, C) of input | condition | result for inpaint or colorize, outputs, figures."""
     config, count = setup.config, len(pixels)
-    score_fn = setup.sampling_score_fn(params, count)
+    score_fn, sampler = setup.sampling_score_fn(params, count), PredictorCorrector.from_config(config.sampling)
     if task == "inpaint":
         mask = make_mask(str(config.sampling.mask), int(config.data.image_size))
-        result, nfe = sample_inpaint(rng, setup.process(params), score_fn, x, mask, **pc_settings(config.sampling))
+        result, nfe = sampler.inpaint(rng, setup.process(params), score_fn, x, mask)
         shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
         outputs = {"inputs": pixels, "mask": mask}
     else:
-        result, nfe = sample_colorize(rng, setup.process(params), score_fn, x, **pc_settings(config.sampling))
+        result, nfe = sampler.colorize(rng, setup.process(params), score_fn, x)
         shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
         outputs = {"inputs": pixels}
     outputs["samples"] = to_host(result)  # model range

@@ -13,10 +13,10 @@ config.distill.method:
     distill.json record there, and is skipped when that record exists: an interrupted job resumes
     inside the round it was in.
   "consistency" (Song et al. 2023): one training in <workdir>, the student initialised from the
-    teacher, with the EMA target network and the teacher's Heun steps (`consistency_objective`).
+    teacher, with the EMA target network and the teacher's Heun steps (`ConsistencyStudent`).
 
-Students sample with config.sampling.method="student" (every round directory's config.json says
-so, with its own number of steps) and are evaluated like any run (--mode sample / eval).
+Students sample with their own sampler (config.sampling.method "auto"; every round directory's
+config.json has its own number of steps) and are evaluated like any run (--mode sample / eval).
 """
 
 import json
@@ -25,22 +25,22 @@ from pathlib import Path
 
 import jax
 
-from score_sde.distillation import halving_rounds
+from score_sde.distillation import halving_rounds, student_params
 from score_sde.files import write_json_atomic
 from score_sde.runner.restore import load_params, run_config
 from score_sde.runner.setup import Setup, build
-from score_sde.runner.students import consistency_objective, progressive_objective, student_params
 from score_sde.runner.train_loop import train
 
 logger = logging.getLogger(__name__)
 ROUND_RECORD = "distill.json"
+TEACHER_OBJECTIVES = ("denoising", "latent")  # what a student can learn from
 
 
 def student_config(config, num_steps: int):
-    """The run config of a student: sampled by its own method in `num_steps` steps, no held-out
+    """The run config of a student: sampled by its own sampler in `num_steps` steps, no held-out
     loss (the distillation objective needs the teacher, which evaluation does not load)."""
     config = config.copy_and_resolve_references()
-    config.sampling.method = "student"
+    config.sampling.method = "auto"
     config.sampling.num_steps = num_steps
     config.eval.enable_loss = False
     return config
@@ -52,10 +52,10 @@ def load_teacher(config, setup: Setup) -> tuple[Setup, object, int]:
     teacher = str(config.distill.teacher)
     teacher_config = run_config(teacher, "config.distill.teacher")
     teacher_setup = build(teacher_config, with_data=False)
-    if teacher_setup.autoencoder or teacher_setup.learned_schedule or teacher_setup.student:
+    if teacher_setup.objective.name not in TEACHER_OBJECTIVES:
         raise ValueError(
-            f"config.distill.teacher={teacher!r} must be a score model on a fixed process, not an autoencoder, "
-            "a learned schedule or a student"
+            f"config.distill.teacher={teacher!r} must be a score model on a fixed process (objective "
+            f"{' or '.join(TEACHER_OBJECTIVES)}), not {teacher_setup.objective.name!r}"
         )
     if teacher_setup.sde != setup.sde:
         raise ValueError(
@@ -91,23 +91,14 @@ def distill(config, workdir, progress: bool = True) -> dict:
     workdir = Path(workdir)
     if workdir.resolve() == Path(config.distill.teacher).resolve():
         raise ValueError(f"--mode distill needs a --workdir of its own, not the teacher's {config.distill.teacher}")
-    expected = "consistency" if method == "consistency" else ("v", "x0")
-    if str(config.model.parameterization) not in expected:
-        raise ValueError(
-            f"config.model.parameterization={config.model.parameterization!r}: a {method} student needs "
-            f"{expected!r} (it predicts clean data directly)"
-        )
     setup = build(config, with_data=False)
     teacher_setup, teacher_network, step = load_teacher(config, setup)
     logger.info("distilling %s (step %d) by %s", config.distill.teacher, step, method)
-    if method == "progressive":
-        return _progressive(config, workdir, teacher_setup, teacher_network, progress)
-    return _consistency(config, workdir, teacher_setup, teacher_network, progress)
+    return DISTILLATIONS[method](config, workdir, teacher_setup, teacher_network, progress)
 
 
 def _progressive(config, workdir: Path, teacher_setup: Setup, teacher_network, progress: bool) -> dict:
-    distill, eps = config.distill, float(config.sampling.eps)
-    rounds = halving_rounds(int(distill.teacher_steps), int(distill.final_steps))
+    rounds = halving_rounds(int(config.distill.teacher_steps), int(config.distill.final_steps))
     teacher, teacher_parameterization, record = teacher_network, teacher_setup.parameterization, {}
     for number, steps in enumerate(rounds):
         folder = workdir / "students" / f"{steps}_steps"
@@ -115,11 +106,9 @@ def _progressive(config, workdir: Path, teacher_setup: Setup, teacher_network, p
         if not (folder / ROUND_RECORD).is_file():
 
             def objective(setup, parameterization=teacher_parameterization, steps=steps):
-                return progressive_objective(
-                    setup.sde, setup.net_apply, setup.parameterization, parameterization, steps, eps, distill.weighting
-                )
+                return setup.objective.with_teacher(parameterization, steps)
 
-            initial = student_params("progressive", teacher, teacher)
+            initial = student_params(teacher, teacher, with_target=False)
             record = {"round": number, "student_steps": steps, "teacher_steps": 2 * steps}
             record |= train(round_config, folder, progress, initial_params=initial, objective=objective)
             if jax.process_index() == 0:
@@ -133,22 +122,12 @@ def _progressive(config, workdir: Path, teacher_setup: Setup, teacher_network, p
 
 
 def _consistency(config, workdir: Path, teacher_setup: Setup, teacher_network, progress: bool) -> dict:
-    consistency_config = student_config(config, 1)
-    total, eps = int(config.training.n_iters), float(config.sampling.eps)
+    initial = student_params(teacher_network, teacher_network, with_target=True)
+    objective = lambda setup: setup.objective.with_teacher(teacher_setup.parameterization)
+    return train(student_config(config, 1), workdir, progress, initial_params=initial, objective=objective)
 
-    def objective(setup):
-        return consistency_objective(
-            setup.sde,
-            setup.net_apply,
-            setup.parameterization,
-            teacher_setup.parameterization,
-            config.distill,
-            total,
-            eps,
-        )
 
-    initial = student_params("consistency", teacher_network, teacher_network)
-    return train(consistency_config, workdir, progress, initial_params=initial, objective=objective)
+DISTILLATIONS = {"progressive": _progressive, "consistency": _consistency}
 
 
 def _read_record(path: Path) -> dict:

@@ -1,5 +1,5 @@
-"""The latent space of a latent score model (latent diffusion, LSGM): a trained autoencoder
-named by config.data.latents_of, its scale factor, and encoding and decoding on device.
+"""Loading the latent space (`score_sde.latent_space.LatentSpace`) of a latent score model: the
+trained autoencoder named by config.data.latents_of and its scale factor.
 
 The score model is trained on u = c z with z ~ q(z | x) drawn from the encoder's posterior
 inside the train step (no cache: every step sees fresh posterior draws of its images) and c the
@@ -20,60 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde._types import Array
-from score_sde.datasets import Data, get_image_source
+from score_sde.datasets import get_image_source
 from score_sde.datasets.images import to_model_input
 from score_sde.files import write_json_atomic
+from score_sde.latent_space import LatentSpace
 from score_sde.runner.restore import load_params, run_config
 
 logger = logging.getLogger(__name__)
 SCALE_EXAMPLES = 1024
 SCALE_KEY = 0x5CA1E
-
-
-@dataclasses.dataclass(frozen=True)
-class LatentSpace:
-    """A trained autoencoder (module, EMA parameters) and the scale factor of its latents.
-
-    image_shape (H, W, C) of the data, latent_shape (h, w, c) of the score model's examples.
-    """
-
-    autoencoder: object
-    params: object
-    scale: float
-    image_shape: tuple[int, ...]
-    latent_shape: tuple[int, ...]
-    workdir: str
-    step: int
-
-    def _apply(self, method: str, *args):
-        return self.autoencoder.apply({"params": self.params}, *args, method=method)
-
-    def posterior(self, x: Array):
-        """q(z | x) of model-range images x (B, H, W, C): a `DiagonalGaussian` over unscaled latents."""
-        return self._apply("encode", x)
-
-    def encode(self, rng: Array, x: Array) -> Array:
-        """Scaled latents u = c z, z ~ q(z | x), of model-range images x (B, H, W, C)."""
-        return self.scale * self.posterior(x).sample(rng)
-
-    def decode(self, u: Array) -> Array:
-        """Model-range images (B, H, W, C): the decoder's mean at z = u / c."""
-        return self._apply("decode", u / self.scale)
-
-    def decoder_nll(self, x: Array, z: Array) -> Array:
-        """-log p(x | z) (B,) in nats of model-range images x under the decoder, at unscaled latents z."""
-        return self._apply("decoder_nll", x, z)
-
-
-def latent_data(data: Data, latent: LatentSpace) -> Data:
-    """`data` as the score model sees it: each training batch's images encoded to scaled latents on device."""
-
-    def model_input(rng, raw, train):
-        image_rng, latent_rng = jax.random.split(rng)
-        return latent.encode(latent_rng, data.model_input(image_rng, raw, train))
-
-    return dataclasses.replace(data, event_shape=latent.latent_shape, model_input=model_input)
 
 
 def load_latent_space(config, build: Callable, with_weights: bool = True) -> LatentSpace:

@@ -14,7 +14,6 @@ from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.drawing import write_samples
 from score_sde.runner.restore import check_reflowed_run, load_params
 from score_sde.runner.sample_quality import compute_reference_statistics, reference_statistics_path
-from score_sde.runner.sampler_config import sampling_method
 from score_sde.runner.setup import build, parameter_count
 from score_sde.runner.state_evaluation import eval_settings, evaluate_state, likelihood
 from score_sde.summaries import Summaries
@@ -49,7 +48,7 @@ def sample(config, workdir, progress: bool = True) -> dict:
         return record
     settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
     record, samples = evaluate_state(setup, params, rng, settings, progress, workdir, folder / "pieces")
-    record = {"step": step, "sampler": sampling_method(config), **record}
+    record = {"step": step, "sampler": setup.sampler.name, **record}
     if jax.process_index() == 0:
         write_samples(setup, folder, samples, title=f"{label}, {record['sampler']} sampler, nfe {record['sample_nfe']}")
         write_json_atomic(folder / "summary.json", record)
@@ -140,11 +139,11 @@ def fid_stats(config, workdir, progress: bool = True) -> dict:
 
 
 def check(config, workdir=None, progress: bool = False) -> dict:
-    """Validates the config and builds the process, parameterisation, network (shapes only), loss
-    and sampler, reading no data, no checkpoint and writing nothing (a latent model's autoencoder from
-    its config.json alone); returns a summary of what a run would use."""
+    """Validates the config and builds the objective, process, parameterisation, network (shapes
+    only) and sampler, reading no data, no checkpoint and writing nothing (a latent model's
+    autoencoder from its config.json alone); returns a summary of what a run would use."""
     setup = build(config, with_data=False, with_weights=False)
-    sde, training, sampling = setup.sde, config.training, config.sampling
+    sde, sampler = setup.sde, setup.sampler
     params = setup.abstract_params()
     latent, latents = setup.latent, {}
     if latent is not None:
@@ -153,12 +152,14 @@ def check(config, workdir=None, progress: bool = False) -> dict:
         latents["latents"] = f"{latent.workdir} (its config; weights not read), scale {scale}, decoded to {decoded}"
     return {
         "config": "ok",
+        "objective": setup.objective.describe(),
         "process": f"{type(sde).__name__}(T={sde.T:g}, N={sde.N}, prior_std={sde.prior_std:g})",
         "parameterization": repr(setup.parameterization),
         "model": f"{config.model.name}: {parameter_count(params):,} parameters, {len(jax.tree.leaves(params))} tensors",
         "event_shape": list(setup.event_shape),
-        "loss": repr(setup.loss) if training.continuous else f"the reference's discrete loss of {training.sde}",
-        "sampler": f"{sampling_method(config)} (eps={sampling.eps:g})",
+        "sampler": "none" if sampler is None else f"{sampler.name} (eps={config.sampling.eps:g})",
+        "sampler_settings": repr(sampler),
+        "likelihood": setup.objective.likelihood,
         "devices": f"{jax.device_count()} {jax.devices()[0].platform} device(s), {jax.process_count()} process(es)",
         **latents,
     }

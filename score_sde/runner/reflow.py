@@ -29,10 +29,9 @@ from score_sde.datasets.pipeline import BatchStream
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
 from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, load_params
-from score_sde.runner.sampler_config import ode_settings
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
-from score_sde.sampling.probability_flow import decode
+from score_sde.sampling import ProbabilityFlowODE
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +43,12 @@ def draw_pairs(setup: Setup, params, folder: Path, num_pairs: int, batch_size: i
     folder.mkdir(parents=True, exist_ok=True)
     shape = (batch_size, *setup.event_shape)
     sampling = setup.config.sampling
-    settings = ode_settings(sampling)
+    ode = ProbabilityFlowODE.from_config(sampling)
     process = setup.process(params)
 
     def solve(params, rng):
         z = process.prior_sampling(rng, shape)
-        x, _ = decode(process, setup.score_fn(params, flow=True), z, **settings)
+        x, _ = ode.decode(process, setup.score_fn(params, flow=True), z)
         if sampling.noise_removal:
             x = setup.score_fn(params).denoise(x, jnp.full((batch_size,), float(sampling.eps)))
         return z, x
@@ -114,12 +113,13 @@ def reflow(config, workdir, progress: bool = True) -> dict:
     if not teacher:
         raise ValueError("--mode reflow needs config.reflow.teacher: the workdir of the trained flow to straighten")
     setup = build(config, with_data=False)
-    if setup.learned_schedule:
-        raise ValueError("--mode reflow: a learned schedule (config.training.sde='learned_vp') cannot be reflowed")
+    if setup.objective.name != "denoising":
+        raise ValueError(
+            f"--mode reflow straightens a flow trained by the denoising objective on the data: not "
+            f"{setup.objective.name!r} (config.training.objective / config.training.sde / config.data.latents_of)"
+        )
     if not bool(config.training.continuous):
         raise ValueError("--mode reflow trains with the continuous loss: set config.training.continuous=True")
-    if setup.latent is not None or setup.student:
-        raise ValueError("--mode reflow straightens a flow on the data: not a latent model or a distilled student")
     if setup.num_classes:
         raise ValueError(
             f"--mode reflow draws unconditional pairs: config.model.num_classes={setup.num_classes} must be 0"

@@ -8,23 +8,20 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from score_sde._types import Array
 from score_sde.datasets import Data, get_data, is_toy
 from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import check_batch_split
 from score_sde.guidance import classifier_free_guided_score
-from score_sde.losses import LossSettings, get_loss_fn
-from score_sde.models import NetApply, get_model
-from score_sde.models.autoencoder import autoencoder_loss
+from score_sde.latent_space import LatentSpace
+from score_sde.models import get_model
+from score_sde.objectives import Objective, Parts, get_sampler, objective_class
 from score_sde.parallel import BATCH_AXES, FSDP_AXIS, batch_sharded, data_mesh, fsdp_shardings, replicated, to_host
-from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, Parameterization, get_parameterization
+from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, get_parameterization
 from score_sde.runner.config_check import check_config
-from score_sde.runner.latent import LatentSpace, latent_data, load_latent_space
-from score_sde.runner.sampler_config import get_sampler, sampling_method
-from score_sde.runner.students import student_optimizer, student_params
-from score_sde.sde import SDE, LearnedVPPath, get_sde
+from score_sde.runner.latent import load_latent_space
+from score_sde.sampling.samplers import Sampler
+from score_sde.sde import get_sde
 from score_sde.train_step import TrainState, create_train_state, make_optimizer
-from score_sde.variational_bound import BoundObjective
 
 
 def check_dispatch_boundaries(training) -> None:
@@ -47,42 +44,6 @@ def check_class_conditioning(config, data: Data) -> None:
         )
 
 
-def loss_settings(config, process: SDE, parameterization: Parameterization) -> LossSettings:
-    """config.training's loss: "auto" weighting is the parameterisation's default (eps-MSE, i.e.
-    the reference's DSM, for the reference's; the reference's likelihood weighting when
-    training.likelihood_weighting), "auto" time sampling log-normal
-    for EDM's preconditioning and uniform otherwise."""
-    training = config.training
-    weighting = str(training.loss_weighting)
-    if bool(training.likelihood_weighting):
-        if weighting not in ("auto", "likelihood"):
-            raise ValueError(
-                f"config.training.likelihood_weighting=True contradicts config.training.loss_weighting="
-                f"{weighting!r}: set one of them"
-            )
-        weighting = "likelihood"
-    elif weighting == "auto":
-        weighting = parameterization.default_weighting
-    time_sampling = str(training.time_sampling)
-    if time_sampling == "auto":
-        time_sampling = "log_normal" if parameterization.name == "edm" else "uniform"
-    if not 0.0 < float(training.eps) < process.T:
-        raise ValueError(
-            f"config.training.eps={training.eps!r} must lie in (0, T={process.T:g}) of "
-            f"config.training.sde={training.sde!r}"
-        )
-    return LossSettings(
-        weighting=weighting,
-        time_sampling=time_sampling,
-        reduce_mean=bool(training.reduce_mean),
-        eps=float(training.eps),
-        P_mean=float(training.P_mean),
-        P_std=float(training.P_std),
-        min_snr_gamma=float(training.min_snr_gamma),
-        sigma_data=float(config.model.sigma_data),
-    )
-
-
 def event_shape(config) -> tuple[int, ...]:
     """The shape of one example as the model sees it, from the config alone."""
     if is_toy(config):
@@ -93,20 +54,16 @@ def event_shape(config) -> tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """The process, parameterisation, network, loss, optimizer, sampler, device layout and (where
-    the mode needs it) data of a run."""
+    """A run's objective (what kind of model it trains: its parameters, loss, process and score),
+    sampler, optimizer, device layout and (where the mode needs it) data."""
 
     config: object
-    sde: SDE
-    parameterization: Parameterization
-    model: object
-    loss: LossSettings
+    objective: Objective
+    parts: Parts
     optimizer: object
-    sampler: Callable
+    sampler: Sampler | None  # None for an objective that draws no samples (an autoencoder)
     mesh: object
-    event_shape: tuple[int, ...]
     data: Data | None = None
-    latent: LatentSpace | None = None  # a latent score model's autoencoder (config.data.latents_of)
     # jitted programs built once per run: evaluation at every snapshot reuses them
     programs: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -117,24 +74,37 @@ class Setup:
         return self.programs[key]
 
     @property
+    def sde(self):
+        """The configured process (config.training.sde); `process(params)` is the one of given parameters."""
+        return self.parts.process
+
+    @property
+    def parameterization(self):
+        return self.parts.parameterization
+
+    @property
+    def model(self):
+        """The network (a Flax module)."""
+        return self.parts.network
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """The shape of one example as the model sees it (a latent model's: a latent)."""
+        return self.parts.event_shape
+
+    @property
+    def latent(self) -> LatentSpace | None:
+        """A latent model's autoencoder and scale (config.data.latents_of), else None."""
+        return self.parts.latent
+
+    @property
     def image(self) -> bool:
         return len(self.event_shape) == 3
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        """The shape of one drawn sample: the decoded image of a latent model, else `event_shape`."""
-        return self.event_shape if self.latent is None else self.latent.image_shape
-
-    @property
-    def autoencoder(self) -> bool:
-        """Whether the run trains an autoencoder (config.model.name="autoencoder") instead of a score model."""
-        return self.config.model.name == "autoencoder"
-
-    @property
-    def student(self) -> str:
-        """The distillation method of a student run (config.distill.method), "" for other runs:
-        then params = {"student", "teacher"} (and "target" for consistency distillation)."""
-        return str(self.config.distill.method)
+        """The shape of one drawn sample as data (a latent model's: the decoded image)."""
+        return tuple(jax.eval_shape(self.objective.to_data, jnp.zeros((1, *self.event_shape))).shape[1:])
 
     @property
     def centered(self) -> bool:
@@ -147,52 +117,35 @@ class Setup:
     @property
     def num_classes(self) -> int:
         """Classes of a class-conditional network (label `num_classes` is "no label"); 0 if none."""
-        return int(self.config.model.num_classes)
+        return self.parts.num_classes
 
-    @property
-    def net_apply(self) -> NetApply:
-        return NetApply(self.model)
-
-    @property
-    def learned_schedule(self) -> bool:
-        """Whether the process is learned with the network: then params = {"network", "schedule"}."""
-        return isinstance(self.sde, LearnedVPPath)
-
-    def process(self, params) -> SDE:
-        """The process of these parameters: the configured one, or its learned schedule's."""
-        return self.sde.with_params(params["schedule"]) if self.learned_schedule else self.sde
+    def process(self, params):
+        """The process of these parameters (`Objective.process`)."""
+        return self.objective.process(params)
 
     def network_params(self, params):
-        """The network's part of `params` (a student's own network)."""
-        if self.student:
-            return params["student"]
-        return params["network"] if self.learned_schedule else params
+        """The network sampled from, within `params` (`Objective.network_params`)."""
+        return self.objective.network_params(params)
 
     @property
     def data_range(self) -> tuple[float, float]:
         return (-1.0, 1.0) if self.centered else (0.0, 1.0)
 
     def sample(self, rng, params, score_fn, shape):
-        """config.sampling's sampler on the process of `params` -> (x, nfe); a latent model's
-        samples of latent `shape` are decoded to images."""
-        x, nfe = get_sampler(self.config, self.process(params))(rng, score_fn, shape)
-        return (x if self.latent is None else self.latent.decode(x)), nfe
+        """The run's sampler on the process of `params` -> (x, nfe), x as data (`Objective.to_data`:
+        a latent model's samples of latent `shape` are decoded to images)."""
+        x, nfe = self.sampler(rng, self.process(params), score_fn, shape)
+        return self.objective.to_data(x), nfe
 
-    def score_fn(self, params, labels: Array | None = None, flow: bool = False) -> NetworkScore:
-        """The score of the network with `params` (evaluation mode), a pytree; a class-conditional
-        network scores for class `labels` (B,), or unconditionally (the null label) without them.
-
-        `flow`: for the probability-flow ODE (ode sampling, encode/decode, likelihood), where a
-        discrete-trained reference network takes continuous labels by default (config.sampling.ode_score).
-        """
+    def score_fn(self, params, labels=None, flow: bool = False) -> NetworkScore:
+        """The score of `params` (evaluation mode), a pytree; a class-conditional network scores for
+        class `labels` (B,), or unconditionally (the null label) without them. `flow`: for the
+        probability-flow ODE (`Objective.score`)."""
         if self.num_classes and labels is None:
             labels = jnp.asarray(self.num_classes, jnp.int32)
-        parameterization = self.parameterization
-        if flow and self.config.sampling.ode_score == "continuous" and hasattr(parameterization, "continuous"):
-            parameterization = dataclasses.replace(parameterization, continuous=True)
-        return NetworkScore(self.net_apply, self.network_params(params), self.process(params), parameterization, labels)
+        return self.objective.score(params, labels, flow)
 
-    def sampling_labels(self, indices: Array) -> Array | None:
+    def sampling_labels(self, indices):
         """The class labels of samples `indices` (B,) of a class-conditional network:
         sampling.class_label, or for -1 classes 0, 1, ... in turn (index mod num_classes); None if unconditional."""
         if not self.num_classes:
@@ -203,13 +156,13 @@ class Setup:
     def sampling_score_fn(self, params, batch_size: int):
         """The score to sample a batch of `batch_size` with: unconditional, or for a class-conditional
         network the classifier-free guided score (weight sampling.guidance_scale) of the labels of
-        `sampling_labels(arange(batch_size))`. Sampling the probability-flow ODE
-        (sampling.method "ode", or "auto" for a reflowed flow) takes the `flow` score."""
+        `sampling_labels(arange(batch_size))`. A sampler that integrates the probability flow
+        alone takes the `flow` score."""
         return self.sampling_score_for(params, self.sampling_labels(jnp.arange(batch_size)))
 
-    def sampling_score_for(self, params, labels: Array | None):
+    def sampling_score_for(self, params, labels):
         """`sampling_score_fn` for given labels (B,) (None: unconditional network)."""
-        flow = sampling_method(self.config) == "ode"
+        flow = self.sampler.continuous_ode
         if labels is None:
             return self.score_fn(params, flow=flow)
         return classifier_free_guided_score(
@@ -219,45 +172,28 @@ class Setup:
             float(self.config.sampling.guidance_scale),
         )
 
-    def loss_fn(self, train: bool) -> Callable[[object, Array, Array], Array]:
-        """loss(params, rng, x, labels=None) for model-range inputs x, as configured in config.training;
-        on a learned schedule, VDM's bound in bits/dim (`BoundObjective`, with its own gradient); for
-        an autoencoder its negative ELBO per dimension (`autoencoder_loss`). Students train on
-        `score_sde.runner.students.student_objective` instead."""
-        if self.student:
-            raise ValueError(
-                "a student's loss needs its teacher, which only --mode distill loads: set config.eval.enable_loss=False"
-            )
-        if self.autoencoder:
-            kl_weight = float(self.config.model.ae_kl_weight)
-            return lambda params, rng, x, labels=None: autoencoder_loss(self.model, params, rng, x, kl_weight, train)[0]
-        if self.learned_schedule:
-            data_range = self.data_range if self.image else None
-            return BoundObjective(
-                self.sde, self.parameterization, self.net_apply, data_range, float(self.config.training.eps), train
-            )
-        return get_loss_fn(self.sde, self.parameterization, self.net_apply, self.loss, train=train)
-
     def init_state(self, params=None) -> TrainState:
         """A fresh training state from config.seed (or starting from `params`), laid out by `state_sharding`."""
 
         def init(rng, given):
             init_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
-            params = self._init_params({"params": init_rng, "dropout": dropout_rng}) if given is None else given
+            fresh = given is None
+            params = self.objective.init_params({"params": init_rng, "dropout": dropout_rng}) if fresh else given
             return create_train_state(params, self.optimizer, state_rng)
 
         return jax.jit(init, out_shardings=self.state_sharding())(jax.random.PRNGKey(int(self.config.seed)), params)
 
     def abstract_params(self):
         """Shapes and dtypes of the network's parameters, without computing them."""
-        return jax.eval_shape(lambda rng: self._init_params({"params": rng, "dropout": rng}), jax.random.PRNGKey(0))
+        init = lambda rng: self.objective.init_params({"params": rng, "dropout": rng})
+        return jax.eval_shape(init, jax.random.PRNGKey(0))
 
     def _abstract_state_shapes(self):
         """Shapes and dtypes of the training state, traced once per run (start-up asks for them
         several times: restore, initialisation, the train step's shardings)."""
 
         def init(rng):
-            return create_train_state(self._init_params({"params": rng, "dropout": rng}), self.optimizer, rng)
+            return create_train_state(self.objective.init_params({"params": rng, "dropout": rng}), self.optimizer, rng)
 
         return self.program("abstract_state_shapes", lambda: jax.eval_shape(init, jax.random.PRNGKey(0)))
 
@@ -274,16 +210,6 @@ class Setup:
             self._abstract_state_shapes(),
             self.state_sharding(),
         )
-
-    def _init_params(self, rngs):
-        shape = (1, *self.event_shape)
-        if self.autoencoder:
-            return self.model.init(rngs, jnp.zeros(shape), rngs["params"])["params"]
-        labels = {"class_labels": jnp.full((1,), self.num_classes)} if self.num_classes else {}
-        network = self.model.init(rngs, jnp.zeros(shape), jnp.ones((1,)), **labels)["params"]
-        if self.student:
-            return student_params(self.student, network, network)
-        return {"network": network, "schedule": self.sde.params} if self.learned_schedule else network
 
     def on_local_devices(self) -> "Setup":
         """This setup over this process's devices alone, parameters replicated on them: for jobs
@@ -331,22 +257,23 @@ def build(
     process_count = jax.process_count() if process_count is None else process_count
     latent = load_latent_space(config, build, with_weights) if str(config.data.latents_of) else None
     sde = get_sde(config)
-    parameterization = get_parameterization(config, sde)
-    model = get_model(config if latent is None else latent_network_config(config, latent))
-    loss = loss_settings(config, sde, parameterization)
-    optimizer = make_optimizer(config.optim)
-    if config.distill.method:
-        optimizer = student_optimizer(optimizer, config.distill, int(config.training.n_iters))
-    sampler = get_sampler(config, sde)
+    kind = objective_class(config)
+    parts = Parts(
+        process=sde,
+        parameterization=get_parameterization(config, sde, kind.default_parameterization),
+        network=get_model(config if latent is None else latent_network_config(config, latent)),
+        event_shape=event_shape(config) if latent is None else latent.latent_shape,
+        num_classes=int(config.model.num_classes),
+        data_range=((-1.0, 1.0) if config.data.centered else (0.0, 1.0)) if len(event_shape(config)) == 3 else None,
+        latent=latent,
+    )
+    objective = kind.from_config(config, parts)
+    optimizer = objective.optimizer(make_optimizer(config.optim))
+    sampler = get_sampler(config.sampling, objective) if "samples" in objective.figures else None
     if not 0.0 < float(config.sampling.eps) < sde.T:
         raise ValueError(
             f"config.sampling.eps={config.sampling.eps!r} must lie in (0, T={sde.T:g}) of "
             f"config.training.sde={config.training.sde!r}"
-        )
-    if isinstance(sde, LearnedVPPath) and len(event_shape(config)) == 3 and config.data.uniform_dequantization:
-        raise ValueError(
-            "config.training.sde='learned_vp' trains on the variational bound, whose decoder models 8-bit pixel "
-            "levels: set config.data.uniform_dequantization=False"
         )
     if len(event_shape(config)) != 3 and (config.eval.likelihood, config.eval.dequantization) != ("ode", "uniform"):
         raise ValueError(
@@ -362,10 +289,8 @@ def build(
     if with_data:
         data = data or get_data(config, process_index, process_count)
         check_class_conditioning(config, data)
-        data = data if latent is None else latent_data(data, latent)
-    mesh = data_mesh(int(config.training.fsdp))
-    shape = event_shape(config) if latent is None else latent.latent_shape
-    return Setup(config, sde, parameterization, model, loss, optimizer, sampler, mesh, shape, data, latent)
+        data = objective.data_view(data)
+    return Setup(config, objective, parts, optimizer, sampler, data_mesh(int(config.training.fsdp)), data)
 
 
 def latent_network_config(config, latent: LatentSpace):

@@ -11,15 +11,12 @@ import numpy as np
 from score_sde.datasets import get_image_source, get_toy_sampler
 from score_sde.datasets.pipeline import eval_batches
 from score_sde.evaluation.mmd import mmd_squared
-from score_sde.latent_bound import latent_bits_per_dim, latent_bound
-from score_sde.likelihood import bits_per_dim, log_likelihood
 from score_sde.parallel import to_global, to_host
 from score_sde.runner.autoencoding import evaluate_autoencoder
 from score_sde.runner.drawing import make_indexed_sample_fn
 from score_sde.runner.pieces import PieceStore, run_pieces
 from score_sde.runner.sample_quality import image_quality
 from score_sde.runner.setup import Setup
-from score_sde.variational_bound import level_values, ode_bound, variational_bound
 
 TOY_EVAL_KEY = 0xE7A1
 
@@ -68,7 +65,11 @@ def _local_batches(setup: Setup, source, batch_size: int, max_examples: int):
 
 def eval_loss(setup: Setup, params, rng, settings) -> float:
     """Mean loss of `params` (evaluation mode, no augmentation) on the evaluation split."""
-    loss_fn = setup.loss_fn(train=False)
+    objective = setup.objective
+
+    def loss_fn(params, rng, x, labels=None):
+        return objective.loss(params, rng, x, labels, train=False)
+
     data, conditional = setup.data, bool(setup.num_classes)
     if not data.image:
         x = get_toy_sampler(setup.config)(
@@ -96,36 +97,25 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
 
 
 def likelihood(setup: Setup, params, rng, settings, progress: bool = False, folder=None) -> dict:
-    """Image data: bits/dim over config.eval.bpd_dataset with the probability-flow ODE
-    (config.eval.likelihood "ode", dequantised by config.eval.dequantization) or the variational
-    bound ("elbo"), with their parts. Batch k of the split is a piece (`score_sde.runner.pieces`)
-    computed by one process with fold_in(rng, k), kept in `folder` when one is given.
-    2-D data: negative log-likelihood in nats of fresh samples (probability-flow ODE, exact trace).
-    A distilled student is refused: a few-step sampler defines no density."""
-    if setup.student:
-        raise ValueError(
-            f"a {setup.student} student (config.distill.method) is a few-step sampler and defines no density: "
-            "compute the likelihood of its teacher (config.distill.teacher) instead"
-        )
+    """Image data: bits/dim over config.eval.bpd_dataset by the objective's likelihood
+    (`Objective.bits_per_dim_fn`: the probability-flow ODE or the variational bound by
+    config.eval.likelihood, LSGM's bound for a latent model), with its parts. Batch k of the split
+    is a piece (`score_sde.runner.pieces`) computed by one process with fold_in(rng, k), kept in
+    `folder` when one is given. 2-D data: negative log-likelihood in nats of fresh samples
+    (probability-flow ODE, exact trace). A model that defines no density (a distilled student) is refused."""
     if not setup.image:
+        logp = setup.objective.log_likelihood_fn()
         x = get_toy_sampler(setup.config)(
             jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000)
         )
-        nll = setup.program(
-            "nll",
-            lambda: jax.jit(
-                lambda p, k, x: -log_likelihood(k, setup.process(p), setup.score_fn(p, flow=True), x, trace="exact")[0]
-            ),
-        )
+        nll = setup.program("nll", lambda: jax.jit(lambda p, k, x: -logp(p, k, x)[0]))
         values = np.asarray(nll(params, rng, x))
         return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
 
+    bpd, method = setup.objective.bits_per_dim_fn(settings, setup.data_range)
     local = setup.on_local_devices()
     params = local.put_params(params)
-    if setup.latent is not None:
-        bpd_fn = _latent_program(local, settings)
-    else:
-        bpd_fn = _bound_program(local, settings) if settings["likelihood"] == "elbo" else _ode_program(local, settings)
+    bpd_fn = local.program(("bpd", method, tuple(settings[k] for k in LIKELIHOOD_FIELDS)), lambda: jax.jit(bpd))
     sharding = local.batch_sharding()
     source = _image_split(setup, settings["bpd_dataset"])
     batch_size = settings["batch_size"]
@@ -149,10 +139,10 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
         "bpd": float(bpd.mean()),
         "bpd_stderr": float(bpd.std() / np.sqrt(len(bpd))),
         "bpd_examples": len(bpd),
-        "bpd_method": "lsgm_bound" if setup.latent is not None else settings["likelihood"],
+        "bpd_method": method,
     }
     record.update({f"bpd_{name}": float(value.mean()) for name, value in values.items()})
-    if settings["likelihood"] == "ode" or setup.latent is not None:
+    if method != "elbo":  # a solve: its dequantisation and cost
         record["bpd_dequantization"] = settings["dequantization"]
         record["bpd_nfe_mean"] = float(nfe.mean())
     record.update({f"bpd_{name}": value for name, value in summary.items() if name != "time_s"})
@@ -185,106 +175,6 @@ def _key_list(rng) -> list[int]:
 
 def _store(folder, settings: dict) -> PieceStore | None:
     return None if folder is None else PieceStore(Path(folder), settings)
-
-
-def _ode_program(setup: Setup, settings):
-    """bpd(params, rng, images) -> ({"bpd": (B,), ...}, nfe) with the probability-flow ODE,
-    dequantised uniformly (the reference) or by the forward process (`ode_bound`)."""
-    keys = (
-        "bpd_num_repeats",
-        "bpd_batch_repeats",
-        "likelihood_trace",
-        "likelihood_rtol",
-        "likelihood_atol",
-        "dequantization",
-    )
-    solve = dict(trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])
-
-    def bpd(params, rng, images):
-        process, score = setup.process(params), setup.score_fn(params, flow=True)
-        if settings["dequantization"] == "forward":
-            x, t0 = level_values(pixel_levels(images), setup.data_range), float(setup.config.training.eps)
-            draw = lambda k: ode_bound(k, process, score, x, t0=t0, data_range=setup.data_range, **solve)
-            parts, nfes = jax.lax.map(draw, jax.random.split(rng, settings["bpd_num_repeats"]))
-            return jax.tree.map(lambda v: jnp.mean(v, axis=0), parts), jnp.sum(nfes)
-        values, _, nfe = bits_per_dim(
-            rng,
-            process,
-            score,
-            pixel_levels(images),
-            data_range=setup.data_range,
-            num_repeats=settings["bpd_num_repeats"],
-            batch_repeats=bool(settings["bpd_batch_repeats"]),
-            **solve,
-        )
-        return {"bpd": values}, nfe
-
-    return setup.program(("bpd", tuple(settings[k] for k in keys)), lambda: jax.jit(bpd))
-
-
-def _bound_program(setup: Setup, settings):
-    """bpd(params, rng, images) -> (the variational bound's parts (B,) each, 0) averaged over
-    bpd_num_repeats draws of (t, z), times uniform in log-SNR; its decoder sits at config.training.eps."""
-    repeats, t0 = int(settings["bpd_num_repeats"]), float(setup.config.training.eps)
-
-    def bound(params, rng, images):
-        if images.dtype != jnp.uint8:
-            raise ValueError("the variational bound (config.eval.likelihood='elbo') needs 8-bit images")
-        score = setup.score_fn(params)
-        x = level_values(images, setup.data_range)
-        draw = lambda k: variational_bound(
-            k, setup.process(params), score.denoise, x, data_range=setup.data_range, t0=t0, time_sampling="log_snr"
-        )
-        parts = jax.lax.map(draw, jax.random.split(rng, repeats))
-        return jax.tree.map(lambda v: jnp.mean(v, axis=0), parts), jnp.zeros((), jnp.int32)
-
-    return setup.program(("elbo", repeats), lambda: jax.jit(bound))
-
-
-def _latent_program(setup: Setup, settings):
-    """bpd(params, rng, images) -> (LSGM's bound and its parts in bits/dim (B,) each, nfe) of a latent
-    model: each of bpd_num_repeats draws dequantises the pixels uniformly (the reference's) and
-    takes one posterior draw z ~ q(z | x); the latent's NLL comes from the probability-flow ODE."""
-    latent, lo_hi = setup.latent, setup.data_range
-    repeats = int(settings["bpd_num_repeats"])
-    solve = dict(trace=settings["likelihood_trace"], rtol=settings["likelihood_rtol"], atol=settings["likelihood_atol"])
-    if settings["dequantization"] != "uniform":
-        raise ValueError(
-            f"config.eval.dequantization={settings['dequantization']!r}: the bound of a latent model "
-            "dequantises uniformly ('uniform')"
-        )
-
-    def bound(params, rng, images):
-        process, score = setup.process(params), setup.score_fn(params, flow=True)
-        pixels = pixel_levels(images).astype(jnp.float32)
-        dim = int(np.prod(pixels.shape[1:]))
-
-        def encode(x):
-            posterior = latent.posterior(x)
-            return posterior.mean, posterior.log_variance
-
-        def latent_logp(key, u):
-            logp, _, nfe = log_likelihood(key, process, score, u, **solve)
-            return logp, nfe
-
-        def one(key):
-            dequantize_key, bound_key = jax.random.split(key)
-            x = lo_hi[0] + (lo_hi[1] - lo_hi[0]) * (pixels + jax.random.uniform(dequantize_key, pixels.shape)) / 256.0
-            parts = latent_bound(bound_key, encode, latent.decoder_nll, latent_logp, x, scale=latent.scale)
-            nfe = parts.pop("nfe")
-            return latent_bits_per_dim(parts, dim, lo_hi), nfe
-
-        parts, nfes = jax.lax.map(one, jax.random.split(rng, repeats))
-        return jax.tree.map(lambda v: jnp.mean(v, axis=0), parts), jnp.sum(nfes)
-
-    keys = ("bpd_num_repeats", "likelihood_trace", "likelihood_rtol", "likelihood_atol")
-    return setup.program(("latent_bpd", tuple(settings[k] for k in keys)), lambda: jax.jit(bound))
-
-
-def pixel_levels(images: jax.Array) -> jax.Array:
-    """Images as pixel levels in [0, 255]: uint8 as they are, float images in [0, 1] (the
-    reference's float-resized CelebA and LSUN) times 255, not rounded, as the reference."""
-    return images if images.dtype == jnp.uint8 else images.astype(jnp.float32) * 255.0
 
 
 def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
@@ -346,26 +236,54 @@ def sampler_settings(config) -> dict:
     return {"sampling": config.sampling.to_dict(), "model": config.model.to_dict(), "sde": str(config.training.sde)}
 
 
+def _within(folder, name: str):
+    return None if folder is None else Path(folder) / name
+
+
+def _loss_figure(setup: Setup, params, rng, settings, progress, workdir, folder):
+    return {"eval_loss": eval_loss(setup, params, rng, settings)}, None
+
+
+def _likelihood_figure(setup: Setup, params, rng, settings, progress, workdir, folder):
+    start = time.time()
+    record = likelihood(setup, params, rng, settings, progress, _within(folder, "likelihood"))
+    return {**record, "likelihood_time_s": time.time() - start}, None
+
+
+def _samples_figure(setup: Setup, params, rng, settings, progress, workdir, folder):
+    return draw_and_score(
+        setup, params, rng, settings, progress, workdir, None if folder is None else Path(folder) / "samples"
+    )
+
+
+def _reconstruction_figure(setup: Setup, params, rng, settings, progress, workdir, folder):
+    return evaluate_autoencoder(setup, params, rng, settings)
+
+
+# each figure of `score_sde.objectives.FIGURES`: the config.eval switch that enables it ("" always on),
+# the rng it draws from (its index in a 3-way split of the evaluation's key; -1 the key itself), its function
+FIGURE_RUNS = {
+    "loss": ("enable_loss", 0, _loss_figure),
+    "likelihood": ("enable_bpd", 1, _likelihood_figure),
+    "samples": ("enable_sampling", 2, _samples_figure),
+    "reconstruction": ("", -1, _reconstruction_figure),
+}
+
+
 def evaluate_state(
     setup: Setup, params, rng, settings, progress: bool = False, workdir=None, folder=None
 ) -> tuple[dict, np.ndarray | None]:
-    """The figures config.eval enables, for one set of (EMA) parameters, and the samples drawn
-    (uint8 pixels for image data); `workdir` caches the reference statistics of FID, `folder`
-    keeps the finished pieces of the bits/dim and sampling jobs (in likelihood/ and samples/).
-    An autoencoder gets its reconstruction figures (and image/reconstruction pairs for samples); a
-    distilled student no likelihood."""
-    if setup.autoencoder:
-        return evaluate_autoencoder(setup, params, rng, settings)
-    loss_rng, bpd_rng, sample_rng = jax.random.split(rng, 3)
-    record, samples = {}, None
-    within = lambda name: None if folder is None else Path(folder) / name
-    if settings["enable_loss"]:
-        record["eval_loss"] = eval_loss(setup, params, loss_rng, settings)
-    if settings["enable_bpd"] and not setup.student:  # a student defines no density (`likelihood`)
-        start = time.time()
-        record.update(likelihood(setup, params, bpd_rng, settings, progress, within("likelihood")))
-        record["likelihood_time_s"] = time.time() - start
-    if settings["enable_sampling"]:
-        sampled, samples = draw_and_score(setup, params, sample_rng, settings, progress, workdir, within("samples"))
-        record.update(sampled)
-    return record, samples
+    """The figures config.eval enables among those the objective reports (`Objective.figures`), for
+    one set of (EMA) parameters, and the pictures made (uint8 pixels for image data: samples, or an
+    autoencoder's image/reconstruction pairs); `workdir` caches the reference statistics of FID,
+    `folder` keeps the finished pieces of the bits/dim and sampling jobs (in likelihood/ and samples/)."""
+    keys = jax.random.split(rng, 3)
+    record, pictures = {}, None
+    for figure in setup.objective.figures:
+        switch, key, run = FIGURE_RUNS[figure]
+        if switch and not settings[switch]:
+            continue
+        values, made = run(setup, params, rng if key < 0 else keys[key], settings, progress, workdir, folder)
+        record.update(values)
+        pictures = made if made is not None else pictures
+    return record, pictures

@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 from score_sde.checkpoints import Checkpointer
 from score_sde.datasets.pipeline import prefetch
 from score_sde.files import write_json_atomic
+from score_sde.objectives import Objective
 from score_sde.parallel import to_global
 from score_sde.runner.autoencoding import reconstructions
 from score_sde.runner.drawing import draw_samples, write_samples
-from score_sde.runner.sampler_config import sampling_method
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state
 from score_sde.summaries import Summaries
@@ -26,39 +26,21 @@ from score_sde.train_step import ema_decay, make_train_step
 logger = logging.getLogger(__name__)
 
 
-def make_run_steps(setup: Setup, objective=None):
-    """run(state, raw_batches) -> (state, {"loss": (n,)}): loss on model input made on device;
-    the loss is `objective` (same signature as `setup.loss_fn`) when given, else the run's own."""
-    data, loss_fn = setup.data, objective or setup.loss_fn(train=True)
+def make_run_steps(setup: Setup, objective: Objective | None = None):
+    """run(state, raw_batches) -> (state, {"loss": (n,)}): the objective's gradient step on model
+    input made on device; `objective` replaces the run's own (a student's, with its teacher)."""
+    data, objective = setup.data, objective or setup.objective
     x_sharding = setup.batch_sharding()
 
     num_classes, label_dropout = setup.num_classes, float(setup.config.training.label_dropout)
 
-    def model_inputs(rng, raw):
-        """(x, labels, coupled noise or None) of a raw batch."""
-        input_rng, label_rng = jax.random.split(rng)
+    def value_and_grad(params, rng, raw, step):
+        inputs_rng, loss_rng = jax.random.split(rng)
+        input_rng, label_rng = jax.random.split(inputs_rng)
         x = jax.lax.with_sharding_constraint(data.model_input(input_rng, raw, True), x_sharding)
         labels = drop_labels(label_rng, raw["label"], label_dropout, num_classes) if num_classes else None
-        noise = raw.get("noise") if isinstance(raw, dict) else None
-        return x, labels, noise
-
-    def loss_on_raw(params, rng, raw, **step):
-        input_rng, loss_rng = jax.random.split(rng)
-        x, labels, noise = model_inputs(input_rng, raw)
-        if noise is None:
-            return loss_fn(params, loss_rng, x, labels, **step)
-        return loss_fn(params, loss_rng, x, labels, noise, **step)
-
-    loss_on_raw.needs_step = getattr(loss_fn, "needs_step", False)
-
-    if hasattr(loss_fn, "value_and_grad"):  # an objective with its own gradient (VDM's bound)
-
-        def value_and_grad(params, rng, raw):
-            input_rng, loss_rng = jax.random.split(rng)
-            x, labels, _ = model_inputs(input_rng, raw)
-            return loss_fn.value_and_grad(params, loss_rng, x, labels)
-
-        loss_on_raw.value_and_grad = value_and_grad
+        noise = raw.get("noise") if isinstance(raw, dict) else None  # reflow's coupled noise
+        return objective.value_and_grad(params, loss_rng, x, labels, noise, step)
 
     raw_sharding = setup.batch_sharding(1) if data.image else setup.replicated
     # XLA:CPU computes convolution weight gradients ~28x slower inside a loop (measured on NCSN++),
@@ -66,7 +48,7 @@ def make_run_steps(setup: Setup, objective=None):
     unroll = jax.default_backend() == "cpu" and data.image
     model = setup.config.model
     run = make_train_step(
-        loss_on_raw,
+        None,
         setup.optimizer,
         ema_decay(
             float(model.ema_rate),
@@ -74,6 +56,7 @@ def make_run_steps(setup: Setup, objective=None):
             float(model.ema_rampup_ratio),
             int(setup.config.training.batch_size),
         ),
+        value_and_grad=value_and_grad,
         unroll=unroll,
         state_sharding=setup.state_sharding(),
         batch_sharding=raw_sharding,
@@ -131,8 +114,8 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
     """Trains (resuming from the newest usable checkpoint in `workdir`) to config.training.n_iters.
 
     `data` replaces config.data's training batches (reflow's couplings); `initial_params` start a
-    fresh run instead of config.seed's initialisation; `objective(setup)` gives the loss to train
-    on instead of the run's own (a student's). Returns the last logged record; with
+    fresh run instead of config.seed's initialisation; `objective(setup)` gives the objective to
+    train instead of the run's own (a student's, which knows its teacher). Returns the last logged record; with
     config.training.final_eval, the final evaluation.
     """
     setup = build(config, data=data)
@@ -202,11 +185,11 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
                 checkpointer.save(step, state, snapshot=snapshot)
             if snapshot and training.snapshot_sampling:
                 n, snapshot_key = int(training.snapshot_num_samples), jax.random.fold_in(snapshot_rng, step)
-                if setup.autoencoder:
+                if "reconstruction" in setup.objective.figures:
                     samples, title = reconstructions(setup, state.ema_params, snapshot_key, n // 2), None
                 else:
                     samples, nfe = draw_samples(setup, state.ema_params, snapshot_key, n, n)
-                    title = f"step {step}, {sampling_method(config)} sampler, nfe {nfe}"
+                    title = f"step {step}, {setup.sampler.name} sampler, nfe {nfe}"
                 if is_main:
                     write_samples(setup, workdir / "samples" / f"step_{step}", samples, title=title)
             if stopping:

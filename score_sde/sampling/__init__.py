@@ -4,7 +4,9 @@ colorization and latent interpolation.
 
 Each takes a score_fn(x, t) (a network with its parameterisation, the oracle, or any function)
 and returns (samples, nfe), nfe an int32 scalar array counting evaluations on the whole batch.
-Every sampler ends with the denoising step by default (`denoise=True`).
+Every sampler ends with the denoising step by default (`denoise=True`). The same samplers as
+configured objects (`PredictorCorrector`, `ProbabilityFlowODE`, ...; `SAMPLERS` by name) are in
+`score_sde.sampling.samplers`.
 """
 
 from score_sde.sampling.ddim import sample_ddim
@@ -15,8 +17,26 @@ from score_sde.sampling.interpolation import interpolate, slerp
 from score_sde.sampling.pc import CORRECTORS, PREDICTORS, sample_pc
 from score_sde.sampling.probability_flow import decode, encode, sample_ode
 from score_sde.sampling.reverse_sde import SDE_SOLVERS, sample_sde
+from score_sde.sampling.samplers import (
+    DDIM,
+    SAMPLERS,
+    DPMSolver,
+    Heun,
+    PredictorCorrector,
+    ProbabilityFlowODE,
+    ReverseTimeSDE,
+    Sampler,
+)
 
 __all__ = [
+    "Sampler",
+    "SAMPLERS",
+    "PredictorCorrector",
+    "ProbabilityFlowODE",
+    "ReverseTimeSDE",
+    "DDIM",
+    "Heun",
+    "DPMSolver",
     "sample_pc",
     "sample_ode",
     "sample_sde",

@@ -1,0 +1,202 @@
+"""Distilled students of a trained teacher (`--mode distill`): progressive distillation (Salimans &
+Ho 2022) and consistency distillation (Song et al. 2023). params {"student", "teacher"} (and
+"target" for consistency); only the student is optimised (`student_optimizer`). A student's loss
+needs its teacher's parameterisation, which `--mode distill` gives (`with_teacher`); a student is
+a few-step sampler and defines no density."""
+
+import dataclasses
+from typing import ClassVar, final
+
+import jax
+
+from score_sde.distillation.consistency import consistency_distillation_loss
+from score_sde.distillation.progressive import progressive_distillation_loss
+from score_sde.distillation.samplers import Consistency, FewStep
+from score_sde.distillation.students import ConsistencySchedule, network_denoiser, student_optimizer, student_params
+from score_sde.models import NetApply
+from score_sde.objectives.base import GradientOfLoss, InDataSpace, Objective, Parts, init_network, register
+from score_sde.objectives.denoising import network_score
+from score_sde.parameterization import Parameterization
+
+
+def _no_teacher(name: str) -> ValueError:
+    return ValueError(
+        f"a {name} student's loss needs its teacher, which only --mode distill loads: set config.eval.enable_loss=False"
+    )
+
+
+def _no_density(name: str) -> ValueError:
+    return ValueError(
+        f"a {name} student (config.distill.method) is a few-step sampler and defines no density: "
+        "compute the likelihood of its teacher (config.distill.teacher) instead"
+    )
+
+
+def _check_method(config, name: str, parameterizations: tuple[str, ...], parts: Parts) -> None:
+    if str(config.distill.method) != name:
+        raise ValueError(
+            f"config.training.objective={name!r} is trained by --mode distill with config.distill.method={name!r}; "
+            f"got {config.distill.method!r}"
+        )
+    if parts.parameterization.name not in parameterizations:
+        raise ValueError(
+            f"config.model.parameterization={config.model.parameterization!r}: a {name} student needs "
+            f"{parameterizations[0] if len(parameterizations) == 1 else parameterizations!r} (or 'auto')"
+        )
+
+
+class Student(InDataSpace, GradientOfLoss):
+    """Mixin of what the two students share: their network is params["student"] on the configured
+    process; they take any sampler and define no density."""
+
+    name: ClassVar[str]
+    parts: Parts
+
+    def process(self, params):
+        return self.parts.process
+
+    def network_params(self, params):
+        return params["student"]
+
+    def score(self, params, labels=None, flow=False):
+        return network_score(self.parts, params["student"], labels, flow, "continuous")
+
+    def check_sampler(self, sampler):
+        return None
+
+    def bits_per_dim_fn(self, settings, data_range):
+        raise _no_density(self.name)
+
+    def log_likelihood_fn(self):
+        raise _no_density(self.name)
+
+
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class ProgressiveStudent(Student, Objective):
+    """One round of progressive distillation: the student's one DDIM step matches the teacher's two,
+    num_student_steps steps in all (`progressive_distillation_loss`, weighting config.distill.weighting)."""
+
+    parts: Parts
+    num_student_steps: int
+    eps: float
+    weighting: str
+    teacher_parameterization: Parameterization | None = None
+    name: ClassVar[str] = "progressive"
+    figures: ClassVar[tuple[str, ...]] = ("samples",)
+    likelihood: ClassVar[str] = "none (a few-step sampler)"
+    default_parameterization: ClassVar[str | None] = "v"
+
+    @classmethod
+    def from_config(cls, config, parts: Parts) -> "ProgressiveStudent":
+        _check_method(config, cls.name, ("v", "x0"), parts)
+        steps = int(config.sampling.num_steps) or int(config.distill.final_steps)
+        return cls(parts, steps, float(config.sampling.eps), str(config.distill.weighting))
+
+    def with_teacher(self, parameterization: Parameterization, num_student_steps: int) -> "ProgressiveStudent":
+        """This student learning from a teacher of `parameterization` to sample in `num_student_steps`."""
+        return dataclasses.replace(self, teacher_parameterization=parameterization, num_student_steps=num_student_steps)
+
+    def init_params(self, rngs):
+        network = init_network(self.parts, rngs)
+        return student_params(network, network, with_target=False)
+
+    def optimizer(self, inner):
+        return student_optimizer(inner)
+
+    def loss(self, params, rng, x, labels=None, noise=None, *, step=None, train=True):
+        if self.teacher_parameterization is None:
+            raise _no_teacher(self.name)
+        process, net_apply = self.parts.process, NetApply(self.parts.network)
+        loss_rng, dropout_rng = jax.random.split(rng)
+        student = network_denoiser(
+            net_apply, params["student"], process, self.parts.parameterization, dropout_rng if train else None, labels
+        )
+        teacher = network_denoiser(net_apply, params["teacher"], process, self.teacher_parameterization, None, labels)
+        return progressive_distillation_loss(
+            loss_rng, process, student, teacher, x, self.num_student_steps, self.eps, self.weighting
+        )
+
+    def sampler(self, sampling):
+        return FewStep(num_steps=self.num_student_steps, eps=self.eps)
+
+    def describe(self):
+        return f"{self.name}: student of {self.num_student_steps} DDIM steps, {self.weighting} weighting"
+
+
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class ConsistencyStudent(Student, Objective):
+    """Consistency distillation of the teacher's probability-flow ODE (`consistency_distillation_loss`):
+    the student at t_{n+1} matches the EMA target at the teacher's Heun step to t_n, N points on the
+    Karras grid (exponent rho) by `schedule`, distance `metric` ("l2" or "l1")."""
+
+    parts: Parts
+    schedule: ConsistencySchedule
+    eps: float
+    rho: float
+    metric: str
+    sample_steps: int = 1
+    teacher_parameterization: Parameterization | None = None
+    name: ClassVar[str] = "consistency"
+    figures: ClassVar[tuple[str, ...]] = ("samples",)
+    likelihood: ClassVar[str] = "none (a few-step sampler)"
+    default_parameterization: ClassVar[str | None] = "consistency"
+
+    @classmethod
+    def from_config(cls, config, parts: Parts) -> "ConsistencyStudent":
+        _check_method(config, cls.name, ("consistency",), parts)
+        distill = config.distill
+        schedule = ConsistencySchedule(
+            adaptive=distill.points_schedule == "adaptive",
+            num_points=int(distill.num_points),
+            target_decay=float(distill.target_decay),
+            s0=int(distill.s0),
+            s1=int(distill.s1),
+            total_steps=int(config.training.n_iters),
+        )
+        return cls(
+            parts,
+            schedule,
+            float(config.sampling.eps),
+            float(distill.rho),
+            str(distill.metric),
+            int(config.sampling.num_steps) or 1,
+        )
+
+    def with_teacher(self, parameterization: Parameterization) -> "ConsistencyStudent":
+        """This student learning from a teacher of `parameterization`."""
+        return dataclasses.replace(self, teacher_parameterization=parameterization)
+
+    def init_params(self, rngs):
+        network = init_network(self.parts, rngs)
+        return student_params(network, network, with_target=True)
+
+    def optimizer(self, inner):
+        return student_optimizer(inner, self.schedule.decay)
+
+    def loss(self, params, rng, x, labels=None, noise=None, *, step=None, train=True):
+        if self.teacher_parameterization is None:
+            raise _no_teacher(self.name)
+        process, net_apply, parameterization = (
+            self.parts.process,
+            NetApply(self.parts.network),
+            self.parts.parameterization,
+        )
+        loss_rng, dropout_rng = jax.random.split(rng)
+        dropout_rng = dropout_rng if train else None
+        student = network_denoiser(net_apply, params["student"], process, parameterization, dropout_rng, labels)
+        target = network_denoiser(net_apply, params["target"], process, parameterization, None, labels)
+        teacher = network_denoiser(net_apply, params["teacher"], process, self.teacher_parameterization, None, labels)
+        return consistency_distillation_loss(
+            loss_rng, process, student, target, teacher, x, self.schedule.points(step), self.eps, self.rho, self.metric
+        )
+
+    def sampler(self, sampling):
+        return Consistency(num_steps=self.sample_steps, eps=self.eps, rho=self.rho)
+
+    def describe(self):
+        schedule = "adaptive N(k)" if self.schedule.adaptive else f"N={self.schedule.num_points}"
+        return f"{self.name}: consistency distillation, {schedule}, {self.metric} distance"
