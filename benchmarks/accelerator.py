@@ -91,7 +91,7 @@ from score_sde.parallel import to_global
 from score_sde.runner.setup import Setup, build, parameter_count
 from score_sde.runner.train_loop import make_run_steps
 from score_sde.sampling import CORRECTORS, PREDICTORS, PredictorCorrector
-from score_sde.sampling.pc import pc_scan, resolve_pc
+from score_sde.sampling.pc import pc_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = {
@@ -244,27 +244,24 @@ def measure_pc(setup: Setup, params, batch: int, repeats: int, steps: int, sampl
     and Langevin updates give NaN (at the same cost per step; Euler-Maruyama's are sound), so
     the loop runs without that check.
     """
-    settings = dataclasses.asdict(dataclasses.replace(PredictorCorrector.from_config(setup.config.sampling), **sampler))
-    n_steps_each, snr, eps = settings["n_steps_each"], settings["snr"], settings["eps"]
-    _, predictor, corrector, _ = resolve_pc(
-        setup.sde, settings["predictor"], settings["corrector"], n_steps_each, None, settings["probability_flow"]
-    )
-    nfe_per_step = predictor.evals + corrector.evals * n_steps_each
+    pc = dataclasses.replace(PredictorCorrector.from_config(setup.config.sampling), **sampler)
+    predictor, corrector = pc.steps()
+    nfe_per_step = predictor.evals + corrector.evals * pc.n_steps_each
     shape = (batch, *setup.event_shape)
 
     def sample(params, rng):
         process = dataclasses.replace(setup.process(params), N=steps)
         prior_rng, loop_rng = jax.random.split(rng)
         x = process.prior_sampling(prior_rng, shape)
-        return pc_scan(loop_rng, process, setup.score_fn(params), x, predictor, corrector, snr, n_steps_each, eps)[0]
+        return pc_scan(loop_rng, process, setup.score_fn(params), x, pc)[0]
 
     sample = jax.jit(sample)
     seconds, first, _ = median_time(lambda: sample(params, jax.random.PRNGKey(2)), repeats)
     nfe = steps * nfe_per_step
     return {
-        "predictor": settings["predictor"],
-        "corrector": settings["corrector"],
-        "n_steps_each": n_steps_each,
+        "predictor": pc.predictor,
+        "corrector": pc.corrector,
+        "n_steps_each": pc.n_steps_each,
         "num_steps": steps,
         "nfe_per_step": nfe_per_step,
         "ms_per_step": 1e3 * seconds / steps,

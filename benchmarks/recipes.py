@@ -39,13 +39,13 @@ from matplotlib.figure import Figure
 
 from benchmarks.train_benchmark import load_config
 from score_sde.evaluation import FEATURE_METRICS, FeatureMetric, feature_metric
-from score_sde.evaluation.straightness import straightness
 from score_sde.files import write_json_atomic
 from score_sde.plotting import figure_png
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.state_evaluation import eval_settings, likelihood, sample_quality
 from score_sde.sampling import sample_dpm_solver, sample_heun, sample_ode
+from score_sde.straightness import straightness
 
 BUDGETS = (5, 10, 20, 50, 100, 200)
 FEW_EULER_STEPS = (1, 2, 4, 8)

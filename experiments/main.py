@@ -91,7 +91,7 @@ def main(argv):
     try:
         build(FLAGS.config, with_data=False, with_weights=False)  # every setting checked before any work
         result = MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir, progress=FLAGS.progress)
-    except (ValueError, FileNotFoundError) as error:  # a refused setting or a missing file: one line
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:  # a refusal, a missing file, a diverged run
         if FLAGS.traceback:
             raise
         sys.exit(f"error: {error}")

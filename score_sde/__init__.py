@@ -12,7 +12,6 @@ from score_sde.distillation import (
     sample_consistency,
     sample_few_step,
 )
-from score_sde.evaluation.straightness import straightness
 from score_sde.guidance import (
     ClassifierFreeGuidedScore,
     ClassifierGuidedScore,
@@ -66,6 +65,7 @@ from score_sde.sde import (
     get_sde,
     get_timesteps,
 )
+from score_sde.straightness import straightness
 from score_sde.variational_bound import BoundObjective, variational_bound
 
 __all__ = [

@@ -30,13 +30,15 @@ def check_score_fn(score_fn, shape: tuple[int, ...], dtype=jnp.float32) -> None:
         raise ValueError(f"score_fn(x, t) must return an array shaped like x {shape}; got {getattr(out, 'shape', out)}")
 
 
-def check_sampler_inputs(sde, score_fn, shape, eps: float | None) -> tuple[tuple[int, ...], float]:
+def check_sampler_inputs(process, score_fn, shape, eps: float | None) -> tuple[tuple[int, ...], float]:
     """Validates a sampler call before tracing; returns (shape as a tuple, eps), eps None being
-    the process's own smallest time `sde.eps`."""
-    if not isinstance(sde, SDE):
-        raise TypeError(f"sde must be a process of score_sde.sde (VPSDE, EDMPath, ...); got {type(sde).__name__}")
-    eps = sde.eps if eps is None else float(eps)
-    check_eps(eps, sde.T)
+    the process's own smallest time `process.eps`."""
+    if not isinstance(process, SDE):
+        raise TypeError(
+            f"process must be a process of score_sde.sde (VPSDE, EDMPath, ...); got {type(process).__name__}"
+        )
+    eps = process.eps if eps is None else float(eps)
+    check_eps(eps, process.T)
     shape = tuple(int(n) for n in shape)
     check_score_fn(score_fn, shape)
     return shape, eps

@@ -5,6 +5,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,8 @@ def write_json_atomic(path, value) -> None:
 
 def write_npz_atomic(path, **arrays) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(a) for name, a in arrays.items()})
+    contents: dict[str, Any] = {name: np.asarray(a) for name, a in arrays.items()}
+    np.savez(buffer, **contents)
     write_bytes_atomic(path, buffer.getvalue())
 
 

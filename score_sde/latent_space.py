@@ -4,11 +4,13 @@ from the encoder's posterior inside the train step; its samples are decoded to i
 """
 
 import dataclasses
+from typing import Any
 
 import jax
 
 from score_sde._types import Array
 from score_sde.datasets import Data
+from score_sde.models.autoencoder import Autoencoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,8 +21,8 @@ class LatentSpace:
     workdir and step name the autoencoder's run and checkpoint (-1: shapes only, no weights).
     """
 
-    autoencoder: object
-    params: object
+    autoencoder: Autoencoder
+    params: Any
     scale: float
     image_shape: tuple[int, ...]
     latent_shape: tuple[int, ...]

@@ -14,7 +14,7 @@ import numpy as np
 
 from score_sde._types import NFE, Array, ScoreFn
 from score_sde.checks import check_positive_int, check_sampler_inputs
-from score_sde.ode_solvers import batch_time, get_ode_solver, odeint
+from score_sde.ode_solvers import ODESettings, batch_time, get_ode_solver, odeint
 from score_sde.sde import SDE
 
 TRACES = ("exact", "hutchinson")
@@ -45,8 +45,8 @@ def _hutchinson_divergence(fn, x: Array, v: Array) -> tuple[Array, Array]:
 
 
 @eqx.filter_jit
-def _log_likelihood(rng, sde, score_fn, x, trace, noise, rtol, atol, eps, solver):
-    flow = sde.reverse(score_fn, probability_flow=True)
+def _log_likelihood(rng, process, score_fn, x, trace, noise, eps, ode: ODESettings):
+    flow = process.reverse(score_fn, probability_flow=True)
     if noise == "rademacher":
         v = jax.random.rademacher(rng, x.shape, x.dtype)
     else:
@@ -60,13 +60,13 @@ def _log_likelihood(rng, sde, score_fn, x, trace, noise, rtol, atol, eps, solver
         return _hutchinson_divergence(drift_fn, x_t, v)
 
     state0 = (x, jnp.zeros((x.shape[0],), x.dtype))
-    (z, delta_logp), nfe = odeint(vector_field, state0, eps, sde.T, solver=solver, rtol=rtol, atol=atol)
-    return sde.prior_logp(z) + delta_logp, z, nfe
+    (z, delta_logp), nfe = odeint(vector_field, state0, eps, process.T, ode)
+    return process.prior_logp(z) + delta_logp, z, nfe
 
 
 def log_likelihood(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     x: Array,
     *,
@@ -77,7 +77,7 @@ def log_likelihood(
     eps: float = 1e-5,
     solver: str = "tsit5",
 ) -> tuple[Array, Array, NFE]:
-    """log p_eps(x) in nats under the probability-flow ODE of (sde, score_fn).
+    """log p_eps(x) in nats under the probability-flow ODE of (process, score_fn).
 
     Args:
       x: data (B, *event) taken at time eps.
@@ -94,14 +94,15 @@ def log_likelihood(
     if noise not in NOISES:
         raise ValueError(f"unknown noise={noise!r}: choose from {NOISES}")
     get_ode_solver(solver, None)
-    _, eps = check_sampler_inputs(sde, score_fn, x.shape, eps)
-    logp, z, nfe = _log_likelihood(rng, sde, score_fn, x, trace, noise, float(rtol), float(atol), eps, solver)
+    _, eps = check_sampler_inputs(process, score_fn, x.shape, eps)
+    ode = ODESettings(solver, float(rtol), float(atol))
+    logp, z, nfe = _log_likelihood(rng, process, score_fn, x, trace, noise, eps, ode)
     return logp, z, jnp.asarray(nfe, jnp.int32)
 
 
 def bits_per_dim(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     images: Array,
     *,
@@ -160,7 +161,7 @@ def bits_per_dim(
         )
         logp, z, nfe = log_likelihood(
             jax.random.fold_in(rng, num_repeats),
-            sde,
+            process,
             score_fn,
             jnp.reshape(x, (-1, *pixels.shape[1:])),
             **likelihood_kwargs,
@@ -170,7 +171,7 @@ def bits_per_dim(
 
     def one_repeat(repeat):
         dq_rng, ll_rng = jax.random.split(jax.random.fold_in(rng, repeat))
-        logp, z, nfe = log_likelihood(ll_rng, sde, score_fn, dequantized(dq_rng), **likelihood_kwargs)
+        logp, z, nfe = log_likelihood(ll_rng, process, score_fn, dequantized(dq_rng), **likelihood_kwargs)
         return to_bpd(logp), z, nfe
 
     # one solve in the program, run num_repeats times (an unrolled loop would compile each)

@@ -28,14 +28,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from score_sde._types import Array, NetFn, ScoreFn
+from score_sde._types import Array, NetApplyFn, NetFn, ScoreFn
 from score_sde.parameterization import Parameterization, ReferenceNoise, ReferenceScore
 from score_sde.registry import Registry
 from score_sde.sde import SDE, VESDE, VPSDE, batch_broadcast
 from score_sde.sde.base import time_derivative
-
-# net_apply(params, x, time_cond, dropout_rng or None, labels or None) -> network output
-NetApply = Callable[..., Array]
 
 WEIGHTINGS: Registry[Callable] = Registry("loss weighting")
 TIME_SAMPLINGS = ("uniform", "log_normal", "log_snr")
@@ -171,7 +168,7 @@ class _ScoreOutput(Parameterization):
 
 def dsm_loss(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     batch: Array,
     *,
@@ -186,29 +183,29 @@ def dsm_loss(
     `denoising_loss` with the score as the network's output and the "eps" or "likelihood" weighting.
     """
     settings = LossSettings(weighting="likelihood" if likelihood_weighting else "eps", reduce_mean=reduce_mean, eps=eps)
-    return denoising_loss(rng, sde, _ScoreOutput(), score_fn, batch, settings)
+    return denoising_loss(rng, process, _ScoreOutput(), score_fn, batch, settings)
 
 
-def ddpm_loss(rng: Array, sde: VPSDE, net_fn: NetFn, batch: Array, *, reduce_mean: bool = True) -> Array:
+def ddpm_loss(rng: Array, process: VPSDE, net_fn: NetFn, batch: Array, *, reduce_mean: bool = True) -> Array:
     """Discrete DDPM loss |eps_theta(x_i, i) - z|^2 with x_i = sqrt(abar_i) x_0 + sqrt(1 - abar_i) z."""
     label_rng, z_rng = jax.random.split(rng)
-    labels = jax.random.randint(label_rng, (batch.shape[0],), 0, sde.N)
+    labels = jax.random.randint(label_rng, (batch.shape[0],), 0, process.N)
     z = jax.random.normal(z_rng, batch.shape)
     perturbed = (
-        batch_broadcast(sde.sqrt_alphas_cumprod[labels], batch) * batch
-        + batch_broadcast(sde.sqrt_1m_alphas_cumprod[labels], batch) * z
+        batch_broadcast(process.sqrt_alphas_cumprod[labels], batch) * batch
+        + batch_broadcast(process.sqrt_1m_alphas_cumprod[labels], batch) * z
     )
     return jnp.mean(_reduce(jnp.square(net_fn(perturbed, labels) - z), reduce_mean))
 
 
-def smld_loss(rng: Array, sde: VESDE, net_fn: NetFn, batch: Array, *, reduce_mean: bool = False) -> Array:
+def smld_loss(rng: Array, process: VESDE, net_fn: NetFn, batch: Array, *, reduce_mean: bool = False) -> Array:
     """Discrete SMLD (NCSN) loss sigma_i^2 |s_theta(x + sigma_i z, i) + z / sigma_i|^2.
 
     Label i indexes the sigmas from largest (0) to smallest (N - 1), as in the reference.
     """
     label_rng, z_rng = jax.random.split(rng)
-    labels = jax.random.randint(label_rng, (batch.shape[0],), 0, sde.N)
-    sigmas = batch_broadcast(jnp.flip(sde.discrete_sigmas)[labels], batch)
+    labels = jax.random.randint(label_rng, (batch.shape[0],), 0, process.N)
+    sigmas = batch_broadcast(jnp.flip(process.discrete_sigmas)[labels], batch)
     noise = jax.random.normal(z_rng, batch.shape) * sigmas
     target = -noise / sigmas**2
     losses = _reduce(jnp.square(net_fn(batch + noise, labels) - target), reduce_mean)
@@ -218,7 +215,7 @@ def smld_loss(rng: Array, sde: VESDE, net_fn: NetFn, batch: Array, *, reduce_mea
 def get_loss_fn(
     process: SDE,
     parameterization: Parameterization,
-    net_apply: NetApply,
+    net_apply: NetApplyFn,
     settings: LossSettings = LossSettings(),
     *,
     train: bool = True,

@@ -6,12 +6,13 @@ adaptive solver picks one step size for the batch from the RMS error over all ex
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import diffrax
 import jax
 import jax.numpy as jnp
 
-from score_sde._types import Array
+from score_sde._types import Array, ArrayLike
 from score_sde.checks import check_positive_int, error_if_nonfinite
 from score_sde.registry import Registry
 
@@ -48,32 +49,41 @@ def get_ode_solver(name: str, num_steps: int | None) -> SolverSpec:
     return solver
 
 
+@dataclasses.dataclass(frozen=True)
+class ODESettings:
+    """How `odeint` integrates: an adaptive `solver` with a PID controller of tolerances rtol/atol when
+    `num_steps` is None, else num_steps fixed steps; at most `max_steps` steps."""
+
+    solver: str = "tsit5"
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    num_steps: int | None = None
+    max_steps: int = 4096
+
+
 def odeint(
-    vector_field: Callable[[Array, object], object],
+    vector_field: Callable[[Any, Any], Any],
     y0,
     t0: float,
     t1: float,
-    *,
-    solver: str = "tsit5",
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
-    num_steps: int | None = None,
-    max_steps: int = 4096,
+    settings: ODESettings = ODESettings(),
     step_times: Array | None = None,
-) -> tuple[object, Array]:
+) -> tuple[Any, Array]:
     """Integrates dy/dt = vector_field(t, y) from t0 to t1 (either direction) on device.
 
-    Adaptive (PID controller with rtol/atol) when `num_steps` is None, otherwise `num_steps`
-    steps: equal ones, or those between the `step_times` (num_steps + 1 times from t0 to t1).
-    Reaching `max_steps` raises an error at run time rather than returning an unconverged
+    Adaptive (PID controller with rtol/atol) when `settings.num_steps` is None, otherwise
+    `num_steps` steps: equal ones, or those between the `step_times` (num_steps + 1 times from t0
+    to t1). Reaching `max_steps` raises an error at run time rather than returning an unconverged
     state; a solve that ends on non-finite values raises too.
 
     Returns:
       y(t1) (same pytree structure as y0) and the number of vector-field evaluations.
     """
-    spec = get_ode_solver(solver, num_steps)
+    num_steps, max_steps = settings.num_steps, settings.max_steps
+    spec = get_ode_solver(settings.solver, num_steps)
+    controller: diffrax.AbstractStepSizeController
     if num_steps is None:
-        controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
+        controller, dt0 = diffrax.PIDController(rtol=settings.rtol, atol=settings.atol), None
     elif step_times is not None:
         controller, dt0, max_steps = diffrax.StepTo(step_times), None, num_steps
     else:
@@ -90,11 +100,11 @@ def odeint(
         saveat=diffrax.SaveAt(t1=True),
         max_steps=max_steps,
     )
-    y1 = jax.tree.map(lambda leaf: error_if_nonfinite(leaf[0], f"the {solver} ODE solve"), solution.ys)
+    y1 = jax.tree.map(lambda leaf: error_if_nonfinite(leaf[0], f"the {settings.solver} ODE solve"), solution.ys)
     nfe = spec.initial_evals + spec.evals_per_step * solution.stats["num_steps"]
     return y1, nfe
 
 
-def batch_time(t: Array, x: Array) -> Array:
+def batch_time(t: ArrayLike, x: Array) -> Array:
     """The scalar solver time t as a per-example vector (B,) for x (B, ...)."""
     return jnp.full((x.shape[0],), t, dtype=x.dtype)

@@ -1,7 +1,7 @@
 """Analytic Gaussian-mixture oracle: exact scores, denoisers and densities under any process.
 
 If x_0 follows sum_k w_k N(mu_k, Sigma_k) and the process's marginal is x_t = a(t) x_0 + s(t) z
-(`sde.marginal_coefficients`), then p_t = sum_k w_k N(a(t) mu_k, a(t)^2 Sigma_k + s(t)^2 I)
+(`process.marginal_coefficients`), then p_t = sum_k w_k N(a(t) mu_k, a(t)^2 Sigma_k + s(t)^2 I)
 exactly. That p_t is the law of the forward process at time t started from p_0 (for the VE
 SDE, whose s(0) = sigma_min, p_0 already carries that small noise). Scores, denoisers and
 log-densities are closed forms, so samplers, losses and likelihoods can be proven right
@@ -23,14 +23,14 @@ class GaussianMixture:
     """Mixture of K full-covariance Gaussians on events of shape `event_shape` (D = prod).
 
     Args:
-      sde: the forward SDE whose marginals are used.
+      process: the forward process whose marginals are used.
       weights: (K,) positive mixture weights (normalised here).
       means: (K, D) component means.
       covariances: (K, D, D) symmetric positive-definite covariances at t = 0.
       event_shape: shape of one example; defaults to (D,).
     """
 
-    sde: SDE
+    process: SDE
     weights: Array
     means: Array
     covariances: Array
@@ -72,7 +72,7 @@ class GaussianMixture:
     def _component_terms(self, x: Array, t: Array, posterior: bool = False):
         """log w_k + log N_k(x) (B, K), and C_k^-1 r (B, K, D) for the residuals r = x - a mu_k,
         with C_k = a^2 Sigma_k + s^2 I; with `posterior`, Sigma_k C_k^-1 r instead."""
-        a, s = self.sde.marginal_coefficients(t)
+        a, s = self.process.marginal_coefficients(t)
         eigenvalues, eigenvectors = self._eigen()
         variances = a[:, None, None] ** 2 * eigenvalues[None] + (s**2)[:, None, None]  # (B, K, D)
         residual = self._flat(x)[:, None, :] - a[:, None, None] * self.means[None]
@@ -99,7 +99,7 @@ class GaussianMixture:
     def component(self, k: int) -> "GaussianMixture":
         """The oracle of component k alone: the exact class-conditional p_t(x | k)."""
         return GaussianMixture(
-            self.sde, jnp.ones((1,)), self.means[k : k + 1], self.covariances[k : k + 1], self.event_shape
+            self.process, jnp.ones((1,)), self.means[k : k + 1], self.covariances[k : k + 1], self.event_shape
         )
 
     def conditional(self, known: np.ndarray, values: Array) -> "GaussianMixture":
@@ -124,7 +124,7 @@ class GaussianMixture:
             jnp.einsum("ki,ki->k", residual, jnp.linalg.solve(cov_kk, residual[..., None])[..., 0]) + logdet
         )
         weights = jax.nn.softmax(jnp.log(self.weights) + log_lik)
-        return GaussianMixture(self.sde, weights, means, covs)
+        return GaussianMixture(self.process, weights, means, covs)
 
     def score(self, x: Array, t: Array) -> Array:
         """grad_x log p_t(x) = -sum_k p(k | x) C_k^-1 (x - m_k), shaped like x."""
@@ -136,13 +136,13 @@ class GaussianMixture:
         """E[x_0 | x_t = x] = sum_k p(k | x) (mu_k + a Sigma_k C_k^-1 (x - a mu_k)), shaped like x;
         finite also where a(t) = 0."""
         logits, gain_residual = self._component_terms(x, t, posterior=True)
-        a = self.sde.marginal_coefficients(t)[0]
+        a = self.process.marginal_coefficients(t)[0]
         means = self.means[None] + a[:, None, None] * gain_residual  # (B, K, D)
         return jnp.reshape(jnp.sum(jax.nn.softmax(logits, -1)[..., None] * means, axis=1), x.shape)
 
     def _components(self, t: Array):
         """Component means (B, K, D) and covariance square roots (B, K, D, D) at times t (B,)."""
-        a, s = self.sde.marginal_coefficients(t)
+        a, s = self.process.marginal_coefficients(t)
         eigenvalues, eigenvectors = self._eigen()
         scales = jnp.sqrt(a[:, None, None] ** 2 * eigenvalues[None] + (s**2)[:, None, None])
         return a[:, None, None] * self.means[None], eigenvectors[None] * scales[:, :, None, :]
@@ -155,7 +155,7 @@ class GaussianMixture:
         z = jax.random.normal(z_rng, (n, self.dim))
         idx = jnp.arange(n)
         x = means[idx, labels] + jnp.einsum("bij,bj->bi", chol[idx, labels], z)
-        return jnp.reshape(x, (n,) + self.event_shape), labels
+        return jnp.reshape(x, (n, *(self.event_shape or ()))), labels
 
     def moments(self, t: float = 0.0) -> tuple[Array, Array]:
         """Mean (D,) and covariance (D, D) of p_t, in closed form."""
@@ -167,7 +167,7 @@ class GaussianMixture:
         return mean, cov
 
 
-def example_mixture(sde: SDE) -> GaussianMixture:
+def example_mixture(process: SDE) -> GaussianMixture:
     """The 2-D, three-component, anisotropic mixture used by the tests and benchmarks."""
     means = jnp.array([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]])
     covariances = jnp.array(
@@ -177,4 +177,4 @@ def example_mixture(sde: SDE) -> GaussianMixture:
             [[0.25, 0.0], [0.0, 0.15]],
         ]
     )
-    return GaussianMixture(sde, jnp.array([0.5, 0.3, 0.2]), means, covariances)
+    return GaussianMixture(process, jnp.array([0.5, 0.3, 0.2]), means, covariances)

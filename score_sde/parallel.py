@@ -7,6 +7,8 @@ of size 1 is plain data parallelism with replicated parameters. One code path se
 several GPUs, and multi-host TPU pods or GPU clusters.
 """
 
+import dataclasses
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -79,3 +81,42 @@ def to_host(tree):
         return np.asarray(x)
 
     return jax.tree.map(fetch, tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceLayout:
+    """Where a run's arrays live: the (data, fsdp) mesh, batches split over all its devices,
+    parameters (with their optimizer state and EMA) split along "fsdp" (`fsdp_shardings`; arrays of
+    fewer than `fsdp_min_size` elements replicated)."""
+
+    mesh: Mesh
+    fsdp_min_size: int = 1
+
+    @classmethod
+    def over_all_devices(cls, fsdp: int = 1, fsdp_min_size: int = 1) -> "DeviceLayout":
+        """Every device of every process (`data_mesh`)."""
+        return cls(data_mesh(fsdp), fsdp_min_size)
+
+    @property
+    def replicated(self) -> NamedSharding:
+        return replicated(self.mesh)
+
+    def batch_sharding(self, batch_axis: int = 0) -> NamedSharding:
+        return batch_sharded(self.mesh, batch_axis)
+
+    def state_sharding(self, abstract_state):
+        """The shardings of a training state's shapes (a pytree of ShapeDtypeStructs)."""
+        return fsdp_shardings(self.mesh, abstract_state, self.fsdp_min_size)
+
+    def local(self) -> "DeviceLayout":
+        """This process's devices alone, parameters replicated on them (for jobs whose processes work
+        independently, `score_sde.pieces`); this layout itself when it already is."""
+        if jax.process_count() == 1 and self.mesh.shape[FSDP_AXIS] == 1:
+            return self
+        return DeviceLayout(Mesh(np.asarray(jax.local_devices()).reshape(-1, 1), BATCH_AXES), self.fsdp_min_size)
+
+    def put_replicated(self, tree):
+        """`tree` (laid out on any mesh) replicated over this layout's mesh."""
+        if jax.process_count() == 1:
+            return jax.device_put(tree, self.replicated)
+        return jax.device_put(to_host(tree), self.replicated)  # global arrays: gathered first

@@ -24,6 +24,7 @@ data, c_in = 1 / sqrt(a^2 + s^2) (1 on VP paths).
 """
 
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar
 
 import equinox as eqx
@@ -312,7 +313,7 @@ class NetworkScore(eqx.Module):
       labels: class labels (B,) of a class-conditional network, or None.
     """
 
-    apply_fn: object = eqx.field(static=True)
+    apply_fn: Callable[..., Array] = eqx.field(static=True)
     params: object
     process: SDE  # static unless it has arrays of its own (a learned schedule's, traced)
     parameterization: Parameterization = eqx.field(static=True)

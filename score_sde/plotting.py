@@ -14,7 +14,7 @@ def figure_png(figure, path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def scatter_png(path, data, samples, title: str = "") -> None:
+def scatter_png(path, data, samples, title: str | None = "") -> None:
     """Writes side-by-side scatter plots of 2-D `data` and `samples` (each (n, 2)) to `path`."""
     from matplotlib.figure import Figure  # matplotlib loads in 0.4 s: only where a plot is drawn
 

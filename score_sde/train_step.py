@@ -1,5 +1,6 @@
 """Training state, optimizer and the jitted train step (several steps per dispatch)."""
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 
@@ -115,9 +116,10 @@ def make_train_step(
 
     if (loss_fn is None) == (value_and_grad is None):
         raise ValueError("make_train_step needs a loss_fn or a value_and_grad, not both")
-    if value_and_grad is None:
+    if loss_fn is not None:
         gradient = jax.value_and_grad(loss_fn)
         value_and_grad = lambda params, rng, batch, step: gradient(params, rng, batch)
+    assert value_and_grad is not None
     decay_at = ema_rate if callable(ema_rate) else (lambda step: ema_rate)
 
     def step(state: TrainState, batch):
@@ -127,7 +129,7 @@ def make_train_step(
         params = optax.apply_updates(state.params, updates)
         decay = decay_at(state.step)
         ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
-        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
+        new_state = dataclasses.replace(state, step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
         return new_state, {"loss": loss}
 
     def run(state: TrainState, batches):
@@ -153,5 +155,5 @@ def make_train_step(
             warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
             return jitted(state, batches)
 
-    run_donating.lower = jitted.lower  # for inspection: HLO, cost and memory analyses
+    run_donating.lower = jitted.lower  # type: ignore[attr-defined]  # for inspection: HLO, cost and memory analyses
     return run_donating

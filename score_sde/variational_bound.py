@@ -29,7 +29,7 @@ from score_sde.sde import SDE, batch_broadcast
 from score_sde.sde.learned import LearnedVPPath
 
 NUM_LEVELS = 256
-TIME_SAMPLINGS = ("uniform", "log_snr")
+BOUND_TIME_SAMPLINGS = ("uniform", "log_snr")  # the bound's times: VDM's or uniform in log-SNR
 
 
 def _sum_event(v: Array) -> Array:
@@ -128,8 +128,8 @@ def variational_bound(
         antithetic across the batch, the same expectation either way.
     Returns {"bpd", "prior", "diffusion", "reconstruction"}.
     """
-    if time_sampling not in TIME_SAMPLINGS:
-        raise ValueError(f"time_sampling={time_sampling!r}: choose from {TIME_SAMPLINGS}")
+    if time_sampling not in BOUND_TIME_SAMPLINGS:
+        raise ValueError(f"time_sampling={time_sampling!r}: choose from {BOUND_TIME_SAMPLINGS}")
     t_rng, z_rng, recon_rng = jax.random.split(rng, 3)
     batch = x.shape[0]
     if time_sampling == "uniform":

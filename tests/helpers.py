@@ -29,7 +29,7 @@ def assert_matches_mixture(samples, oracle, z_max: float = 4.5):
     weights = np.asarray(oracle.weights, np.float64)
     means = np.asarray(oracle.means, np.float64)
     covs = np.asarray(oracle.covariances, np.float64)
-    s0 = float(oracle.sde.marginal_coefficients(jnp.zeros((1,)))[1][0])  # VE: sigma_min noise at t=0
+    s0 = float(oracle.process.marginal_coefficients(jnp.zeros((1,)))[1][0])  # VE: sigma_min noise at t=0
     covs = covs + s0**2 * np.eye(x.shape[1])
     stats = {
         "weights": (r, weights[None, :]),

@@ -4,8 +4,9 @@ import pytest
 from PIL import Image
 
 from score_sde.runner.config_check import check_config
-from score_sde.runner.controllable import check_task, make_mask, run_task
+from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.setup import build
+from score_sde.sampling.masks import make_mask
 from tests.runner_helpers import tiny_image_config
 
 

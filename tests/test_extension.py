@@ -29,8 +29,7 @@ from score_sde.runner import check, sample
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import train
-from score_sde.sampling import SAMPLERS
-from score_sde.sampling.samplers import PredictorCorrector, Sampler
+from score_sde.sampling import SAMPLERS, PredictorCorrector, Sampler
 from score_sde.sampling.samplers import register as register_sampler
 from tests.runner_helpers import tiny_toy_config
 

@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import pytest
 
+from score_sde.pieces import PieceStore, run_pieces
 from score_sde.runner import evaluate, train
 from score_sde.runner.drawing import make_indexed_sample_fn
-from score_sde.runner.pieces import PieceStore, run_pieces
 from score_sde.runner.setup import build
 from tests.runner_helpers import run_cli, run_cli_processes, tiny_toy_config
 

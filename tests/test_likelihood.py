@@ -82,12 +82,14 @@ def test_bits_per_dim_does_not_depend_on_the_data_range():
     common = dict(dequantize="uniform", eps=EPS, trace="exact", num_repeats=2)
     unit = _image_mixture(VESDE(sigma_min=0.01 / 2, sigma_max=5.0 / 2), 1.0, 0.0)
     centred = _image_mixture(sde, 2.0, -1.0)
-    bpd_unit, z_unit, _ = bits_per_dim(jax.random.PRNGKey(1), unit.sde, unit.score, images, data_range=(0, 1), **common)
+    bpd_unit, z_unit, _ = bits_per_dim(
+        jax.random.PRNGKey(1), unit.process, unit.score, images, data_range=(0, 1), **common
+    )
     bpd_centred, z, nfe = bits_per_dim(jax.random.PRNGKey(1), sde, centred.score, images, data_range=(-1, 1), **common)
     # VE(sigma/2) on [0, 1] is exactly VE(sigma) on [-1, 1] scaled by 1/2, so the flows match;
     # only the priors differ, which the latents let us undo exactly. A wrong log-determinant
     # of the range change would shift the result by a whole bit.
-    mismatch_unit = _prior_mismatch(unit.sde, unit, z_unit.reshape(-1, 2, 2, 1))
+    mismatch_unit = _prior_mismatch(unit.process, unit, z_unit.reshape(-1, 2, 2, 1))
     mismatch_centred = _prior_mismatch(sde, centred, z.reshape(-1, 2, 2, 1))
     shift = (np.asarray(mismatch_centred) - np.asarray(mismatch_unit)).reshape(2, 8).mean(0) / (4 * np.log(2.0))
     np.testing.assert_allclose(bpd_centred - shift, bpd_unit, atol=5e-3)

@@ -13,7 +13,6 @@ from configs.edm import digits as edm_digits
 from configs.flow import digits as flow_digits
 from configs.vdm import digits as vdm_digits
 from score_sde.evaluation.mmd import mmd_squared
-from score_sde.evaluation.straightness import straightness
 from score_sde.runner.controllable import check_task
 from score_sde.runner.reflow import reflow
 from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, check_reflowed_run, load_params
@@ -22,6 +21,7 @@ from score_sde.runner.state_evaluation import eval_settings, likelihood
 from score_sde.runner.train_loop import train
 from score_sde.sampling import ProbabilityFlowODE, sample_ode
 from score_sde.sde import LinearFlow
+from score_sde.straightness import straightness
 from tests.runner_helpers import tiny_image_config, tiny_toy_config
 
 

@@ -257,7 +257,7 @@ def test_pc_sampling_on_the_probability_flow_through_the_config():
     first, nfe = setup.sampler(jax.random.PRNGKey(0), setup.sde, setup.score_fn(params), (8, 2))
     assert int(nfe) == 25 and np.all(np.isfinite(first))
     config.sampling.predictor = "ancestral_sampling"
-    with pytest.raises(ValueError, match="ancestral sampling has no probability-flow form"):
+    with pytest.raises(ValueError, match="ancestral_sampling' has no probability-flow form"):
         build(config, with_data=False)
 
 

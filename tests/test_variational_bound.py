@@ -116,7 +116,7 @@ def _exact_reconstruction_nll(oracle, x, z, t0):
     """-log p(x | z_t0) under the exact posterior of the mixture: per component a Gaussian with
     precision Sigma_k^-1 + a^2 / s^2 I, weighted by the responsibilities of z at t0."""
     t = jnp.full(x.shape[:1], t0)
-    a, s = (float(v[0]) for v in oracle.sde.marginal_coefficients(t[:1]))
+    a, s = (float(v[0]) for v in oracle.process.marginal_coefficients(t[:1]))
     precisions = jnp.linalg.inv(oracle.covariances) + (a / s) ** 2 * jnp.eye(2)
     covs = jnp.linalg.inv(precisions)
     means = jnp.einsum(

@@ -21,7 +21,7 @@ from score_sde.datasets.toy import TOY_DATASETS, checkerboard, eight_gaussians, 
 Array = jax.Array
 
 # name -> (tfds name, train split, eval split, preprocessing: image (H, W, C) uint8, size -> image)
-TFDS_DATASETS = {
+TFDS_DATASETS: dict[str, tuple[str, str, str, Callable[..., np.ndarray]]] = {
     "cifar10": ("cifar10", "train", "test", image_ops.resize),
     "svhn": ("svhn_cropped", "train", "test", image_ops.resize),
     "celeba": ("celeb_a", "train", "validation", image_ops.reference_celeba),

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -99,7 +100,7 @@ def to_model_input(
 UINT8_RULES = ("truncate", "round")
 
 
-def to_uint8(x: Array, *, centered: bool, rule: str) -> np.ndarray:
+def to_uint8(x: ArrayLike, *, centered: bool, rule: str) -> np.ndarray:
     """Model-range images (B, H, W, C) to uint8 pixels, clipped to [0, 255]: `rule` "truncate"
     takes floor(255 x) (the reference's `(x * 255).astype(uint8)`), "round" the nearest level.
     uint8 pixels are returned as they are."""
@@ -107,8 +108,8 @@ def to_uint8(x: Array, *, centered: bool, rule: str) -> np.ndarray:
         raise ValueError(f"config.sampling.to_uint8={rule!r}: choose from {UINT8_RULES}")
     if np.asarray(x).dtype == np.uint8:
         return np.asarray(x)
-    x = np.asarray(x, np.float32)
+    values = np.asarray(x, np.float32)
     if centered:
-        x = (x + 1.0) / 2.0
-    scaled = x * 255.0 if rule == "truncate" else np.round(x * 255.0)
+        values = (values + 1.0) / 2.0
+    scaled = values * 255.0 if rule == "truncate" else np.round(values * 255.0)
     return np.clip(scaled, 0, 255).astype(np.uint8)

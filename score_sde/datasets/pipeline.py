@@ -14,6 +14,7 @@ import numpy as np
 from score_sde.datasets.sources import ImageSource
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 def check_batch_split(batch_size: int, process_count: int, device_count: int, setting: str) -> int:
@@ -74,7 +75,7 @@ def eval_batches(
         yield {"image": images, "label": labels}
 
 
-def prefetch(make: Callable[[int], T], keys: Iterator[int], depth: int = 2) -> Iterator[T]:
+def prefetch(make: Callable[[K], T], keys: Iterator[K], depth: int = 2) -> Iterator[T]:
     """Yields make(k) for k in keys, computed `depth` ahead on a background thread."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     done = object()

@@ -9,7 +9,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -20,7 +20,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 class ImageSource(Protocol):
-    num_classes: int
+    @property
+    def num_classes(self) -> int: ...
 
     def __len__(self) -> int: ...
 
@@ -72,7 +73,9 @@ def read_image(path: Path, num_channels: int, image_size: int) -> np.ndarray:
     return square_resize(pixels.reshape(*pixels.shape[:2], num_channels), image_size)
 
 
-def load_folder(path: str, split: str, image_size: int, num_channels: int, eval_fraction: float = 0.1) -> ArraySource:
+def load_folder(
+    path: str | Path, split: str, image_size: int, num_channels: int, eval_fraction: float = 0.1
+) -> ArraySource:
     """Images under `path`, read with Pillow (no TensorFlow), center-cropped square and resized.
 
     Layout: `path/<class>/*.png` (one folder per class, labels in sorted folder order) or
@@ -109,7 +112,7 @@ def load_folder(path: str, split: str, image_size: int, num_channels: int, eval_
 class TfdsSource:
     """A prepared tensorflow-datasets split read through `tfds.data_source` (no TensorFlow)."""
 
-    records: object
+    records: Any  # a tfds ArrayRecord data source: len() and __getitems__
     preprocess: Callable[[np.ndarray], np.ndarray]
     num_classes: int
     num_channels: int

@@ -18,7 +18,7 @@ from score_sde._types import NFE, Array, DenoiserFn
 from score_sde.checks import check_positive_int
 from score_sde.sde import SDE, batch_broadcast, get_timesteps, posterior_step
 
-WEIGHTINGS = ("truncated_snr", "snr_plus_one")
+PROGRESSIVE_WEIGHTINGS = ("truncated_snr", "snr_plus_one")  # config.distill.weighting
 
 
 def few_step_times(process: SDE, num_steps: int, eps: float) -> tuple[Array, Array, Array]:
@@ -76,8 +76,8 @@ def progressive_distillation_loss(
     uniformly drawn step of the N-step student grid, x~ the target of two teacher DDIM steps on
     the 2N-step grid (the teacher is not differentiated). weighting: "truncated_snr" max(SNR, 1)
     (the paper's) or "snr_plus_one" (what an unweighted v-prediction loss is)."""
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting={weighting!r}: choose from {WEIGHTINGS}")
+    if weighting not in PROGRESSIVE_WEIGHTINGS:
+        raise ValueError(f"unknown weighting={weighting!r}: choose from {PROGRESSIVE_WEIGHTINGS}")
     check_positive_int(num_student_steps, "num_student_steps")
     step_rng, noise_rng = jax.random.split(rng)
     batch = x0.shape[0]

@@ -10,7 +10,7 @@ from typing import ClassVar, final
 from score_sde.conversions import denoiser_of
 from score_sde.distillation.consistency import sample_consistency
 from score_sde.distillation.progressive import sample_few_step
-from score_sde.sampling.samplers import Sampler, register
+from score_sde.sampling.samplers import Sampler, config_steps, register
 from score_sde.sde import get_timesteps
 
 
@@ -27,7 +27,7 @@ class FewStep(Sampler):
 
     @classmethod
     def from_config(cls, sampling) -> "FewStep":
-        return cls(num_steps=int(sampling.num_steps) or cls.num_steps, eps=float(sampling.eps))
+        return cls(num_steps=config_steps(sampling) or cls.num_steps, eps=float(sampling.eps))
 
     def __call__(self, rng, process, score_fn, shape):
         return sample_few_step(rng, process, denoiser_of(process, score_fn), shape, self.num_steps, self.eps)
@@ -51,7 +51,7 @@ class Consistency(Sampler):
 
     @classmethod
     def from_config(cls, sampling) -> "Consistency":
-        return cls(num_steps=int(sampling.num_steps) or cls.num_steps, eps=float(sampling.eps), rho=float(sampling.rho))
+        return cls(num_steps=config_steps(sampling) or cls.num_steps, eps=float(sampling.eps), rho=float(sampling.rho))
 
     def __call__(self, rng, process, score_fn, shape):
         times = get_timesteps(process, self.num_steps, self.eps, "karras", self.rho)[:-1]

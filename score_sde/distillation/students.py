@@ -54,7 +54,8 @@ class ConsistencySchedule:
 
 class StudentOptState(NamedTuple):
     inner: optax.OptState
-    count: jax.Array
+    # optimizer updates so far; the name shadows tuple.count, kept so that student checkpoints on disk restore
+    count: jax.Array  # type: ignore[assignment]
 
 
 def student_optimizer(

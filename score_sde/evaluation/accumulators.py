@@ -28,7 +28,7 @@ class InceptionAccumulator:
         self.params, self.total, self.batch_size, self.num_kid_features = params, total, batch_size, num_kid_features
         self.stats = init_statistics(FEATURE_DIM)
         self.score = init_inception_score(NUM_LOGITS, min(num_splits, total))
-        self.seen, self.kid_features = 0, []
+        self.seen, self.kid_features = 0, list[np.ndarray]()
 
     def add(self, pixels: np.ndarray) -> None:
         for start in range(0, len(pixels), self.batch_size):

@@ -10,6 +10,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -21,6 +22,7 @@ from score_sde.evaluation.metrics import finalize_statistics, frechet_distance, 
 from score_sde.files import write_npz_atomic
 
 Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
 
 
 class ConvClassifier(nn.Module):
@@ -150,7 +152,7 @@ class FeatureMetric:
                 node[leaf] = jnp.asarray(arrays[key])
         return params
 
-    def classify(self, params: dict, images: Array) -> tuple[Array, Array]:
+    def classify(self, params: dict, images: ArrayLike) -> tuple[Array, Array]:
         """(features (B, feature_dim), logits (B, num_classes)) of images in [0, 1]."""
         return _apply(self.network, params, jnp.asarray(images, jnp.float32))
 
@@ -201,4 +203,4 @@ class FeatureMetric:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _apply(network: ConvClassifier, params: dict, images: Array) -> tuple[Array, Array]:
-    return network.apply({"params": params}, images)
+    return cast(tuple[Array, Array], network.apply({"params": params}, images))

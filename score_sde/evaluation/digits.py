@@ -6,7 +6,6 @@ on a CPU). Its 64-d penultimate features give a Frechet distance to the training
 ("FD-digits"), and its predictions give class coverage (`digit_classes_covered`).
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,4 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -8,7 +8,6 @@ download. Its 128-d penultimate features give the Frechet distance of samples to
 files with `python -m score_sde.evaluation.fashion` (needs the data; a few minutes on 2 CPU cores).
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,4 +42,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,6 +16,7 @@ Parameter names follow the PyTorch state dict (``Mixed_5b.branch1x1.conv.weight`
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -188,7 +189,7 @@ class InceptionV3(nn.Module):
 @jax.jit
 def inception_apply(params: dict, images: Array) -> tuple[Array, Array]:
     """(pool3 features (B, 2048), logits (B, 1008)) of images (B, H, W, C) in [0, 1], jitted."""
-    return InceptionV3().apply({"params": params}, images)
+    return cast(tuple[Array, Array], InceptionV3().apply({"params": params}, images))
 
 
 def _flax_path(torch_key: str) -> tuple[str, ...]:

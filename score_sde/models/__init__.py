@@ -3,6 +3,7 @@ config (`config.model.name`)."""
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any, cast
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -62,10 +63,11 @@ class NetApply:
     def __call__(
         self, params, x: Array, time_cond: Array, dropout_rng: Array | None = None, labels: Array | None = None
     ) -> Array:
-        extra = {} if labels is None else {"class_labels": jnp.broadcast_to(labels, x.shape[:1])}
+        extra: dict[str, Any] = {} if labels is None else {"class_labels": jnp.broadcast_to(labels, x.shape[:1])}
         if dropout_rng is None:
-            return self.model.apply({"params": params}, x, time_cond, train=False, **extra)
-        return self.model.apply({"params": params}, x, time_cond, train=True, rngs={"dropout": dropout_rng}, **extra)
+            return cast(Array, self.model.apply({"params": params}, x, time_cond, train=False, **extra))
+        rngs = {"dropout": dropout_rng}
+        return cast(Array, self.model.apply({"params": params}, x, time_cond, train=True, rngs=rngs, **extra))
 
 
 __all__ = ["MODELS", "Autoencoder", "MLPScoreNet", "NCSNpp", "NetApply", "get_model"]

@@ -6,7 +6,7 @@ centered data. Submodules are named `modules_{i}` in the order of the reference'
 """
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -83,6 +83,7 @@ class NCSNpp(nn.Module):
         channels = x.shape[-1]
         dtype = self.dtype
 
+        temb: Array | None
         if self.embedding_type == "fourier":
             used_sigmas = time_cond
             temb = GaussianFourierProjection(self.nf, self.fourier_scale, name=name())(jnp.log(time_cond))
@@ -98,7 +99,7 @@ class NCSNpp(nn.Module):
                     raise ValueError("this NCSNpp has num_classes > 0: pass class_labels (use num_classes for 'null')")
                 temb = temb + nn.Embed(self.num_classes + 1, self.nf * 4, name="label_embedding")(class_labels)
         else:
-            temb = None
+            temb = None  # no noise conditioning (config.model.conditional=False)
 
         # remat: a block's activations are recomputed in the backward pass instead of kept (`train` is static)
         resnet_ddpm, resnet_biggan = (
@@ -106,6 +107,7 @@ class NCSNpp(nn.Module):
             if self.remat
             else (ResnetBlockDDPM, ResnetBlockBigGAN)
         )
+        block: Callable[..., nn.Module]
         if self.resblock_type == "ddpm":
             block = lambda out_ch=None, **kw: resnet_ddpm(
                 out_ch, self.dropout, self.skip_rescale, self.init_scale, dtype, name=name()
@@ -132,7 +134,7 @@ class NCSNpp(nn.Module):
         x = x.astype(dtype)
         if not self.centered:
             x = 2 * x - 1.0
-        input_pyramid = x if self.progressive_input != "none" else None
+        input_pyramid: Any = x if self.progressive_input != "none" else None  # an image pyramid's current level
 
         features = input_fourier_features(x, self.input_fourier_exponents) if self.input_fourier_exponents else x
         hs = [conv3x3(self.nf, dtype, name=name())(features)]
@@ -162,7 +164,7 @@ class NCSNpp(nn.Module):
         h = attention()(h)
         h = block()(h, temb, train)
 
-        pyramid = None
+        pyramid: Any = None  # the output pyramid, from the lowest resolution up
         for level in reversed(range(num_resolutions)):
             for _ in range(self.num_res_blocks + 1):
                 h = block(self.nf * self.ch_mult[level])(jnp.concatenate([h, hs.pop()], axis=-1), temb, train)

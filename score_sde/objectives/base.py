@@ -10,7 +10,7 @@ pattern: every method below is abstract, no concrete class is subclassed).
 import abc
 import dataclasses
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -19,6 +19,7 @@ import optax
 
 from score_sde._types import Array
 from score_sde.datasets import Data
+from score_sde.latent_space import LatentSpace
 from score_sde.parameterization import Parameterization
 from score_sde.registry import Registry
 from score_sde.sampling.samplers import Sampler
@@ -46,12 +47,12 @@ class Parts:
     event_shape: tuple[int, ...]
     num_classes: int
     data_range: tuple[float, float] | None
-    latent: object = None  # a latent model's `LatentSpace` (config.data.latents_of), else None
+    latent: LatentSpace | None = None  # a latent model's autoencoder and scale (config.data.latents_of)
 
 
 def init_network(parts: Parts, rngs: dict) -> dict:
     """The network's parameters, initialised on one dummy example (and the null label)."""
-    labels = {"class_labels": jnp.full((1,), parts.num_classes)} if parts.num_classes else {}
+    labels: dict[str, Any] = {"class_labels": jnp.full((1,), parts.num_classes)} if parts.num_classes else {}
     return parts.network.init(rngs, jnp.zeros((1, *parts.event_shape)), jnp.ones((1,)), **labels)["params"]
 
 

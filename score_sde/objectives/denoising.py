@@ -3,7 +3,9 @@
 discrete DDPM / SMLD losses (config.training.continuous=False)."""
 
 import dataclasses
-from typing import ClassVar, final
+from typing import ClassVar, cast, final
+
+import jax.numpy as jnp
 
 from score_sde.bits_per_dim import bound_bits_per_dim, ode_bits_per_dim
 from score_sde.likelihood import log_likelihood
@@ -18,8 +20,8 @@ from score_sde.objectives.base import (
     init_network,
     register,
 )
-from score_sde.parameterization import NetworkScore
-from score_sde.sampling.samplers import PredictorCorrector, ProbabilityFlowODE, Sampler
+from score_sde.parameterization import NetworkScore, Parameterization, ReferenceNoise, ReferenceScore
+from score_sde.sampling import PredictorCorrector, ProbabilityFlowODE, Sampler
 from score_sde.sde import LearnedVPPath
 
 # What a reflowed flow can be sampled with: samplers that integrate its probability flow alone.
@@ -31,7 +33,7 @@ def loss_settings(config, parts: Parts) -> LossSettings:
     the reference's DSM, for the reference's; the reference's likelihood weighting when
     training.likelihood_weighting), "auto" time sampling log-normal for EDM's preconditioning
     and uniform otherwise."""
-    training, process, parameterization = config.training, parts.process, parts.parameterization
+    training, parameterization = config.training, parts.parameterization
     weighting = str(training.loss_weighting)
     if bool(training.likelihood_weighting):
         if weighting not in ("auto", "likelihood"):
@@ -45,11 +47,6 @@ def loss_settings(config, parts: Parts) -> LossSettings:
     time_sampling = str(training.time_sampling)
     if time_sampling == "auto":
         time_sampling = "log_normal" if parameterization.name == "edm" else "uniform"
-    if not 0.0 < float(training.eps) < process.T:
-        raise ValueError(
-            f"config.training.eps={training.eps!r} must lie in (0, T={process.T:g}) of "
-            f"config.training.sde={training.sde!r}"
-        )
     return LossSettings(
         weighting=weighting,
         time_sampling=time_sampling,
@@ -62,13 +59,21 @@ def loss_settings(config, parts: Parts) -> LossSettings:
     )
 
 
+def discrete_reference(parameterization: Parameterization) -> bool:
+    """Whether a reference parameterisation is trained in discrete time (config.training.continuous=False)."""
+    return isinstance(parameterization, (ReferenceNoise, ReferenceScore)) and not parameterization.continuous
+
+
 def network_score(parts: Parts, params, labels, flow: bool, ode_score: str, process=None) -> NetworkScore:
     """The score of network `params` through the parts' parameterisation (on `process`, default the
     parts' own); for the probability flow (`flow`) a discrete-trained reference network takes
-    continuous labels when `ode_score` is "continuous" (config.sampling.ode_score)."""
+    continuous labels when `ode_score` is "continuous" (config.sampling.ode_score). A class-conditional
+    network without `labels` scores unconditionally (the null label, `num_classes`)."""
+    if parts.num_classes and labels is None:
+        labels = jnp.asarray(parts.num_classes, jnp.int32)
     parameterization = parts.parameterization
-    if flow and ode_score == "continuous" and getattr(parameterization, "continuous", True) is False:
-        parameterization = dataclasses.replace(parameterization, continuous=True)
+    if flow and ode_score == "continuous" and discrete_reference(parameterization):
+        parameterization = dataclasses.replace(cast(ReferenceNoise | ReferenceScore, parameterization), continuous=True)
     return NetworkScore(NetApply(parts.network), params, process or parts.process, parameterization, labels)
 
 
@@ -119,6 +124,11 @@ class Denoising(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
                 "config.training.objective='denoising' trains on a fixed process; config.training.sde='learned_vp' "
                 "learns its schedule with objective 'learned_schedule' (or 'auto')"
             )
+        if parts.latent is not None and str(config.training.objective) == "denoising":
+            raise ValueError(
+                "config.training.objective='denoising' trains on the data; config.data.latents_of trains on an "
+                "autoencoder's latents with objective 'latent' (or 'auto')"
+            )
         return cls(
             parts,
             loss_settings(config, parts),
@@ -165,7 +175,7 @@ class Denoising(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
         return ode_log_likelihood(self)
 
     def describe(self):
-        if getattr(self.parts.parameterization, "continuous", True) is False:
+        if discrete_reference(self.parts.parameterization):
             loss = "the reference's discrete loss"
         else:
             loss = repr(self.settings)

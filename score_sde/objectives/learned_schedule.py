@@ -7,7 +7,7 @@ from typing import ClassVar, final
 from score_sde.models import NetApply
 from score_sde.objectives.base import InDataSpace, Objective, Parts, PlainOptimizer, init_network, register
 from score_sde.objectives.denoising import network_score, ode_log_likelihood, path_bits_per_dim
-from score_sde.sampling.samplers import PredictorCorrector
+from score_sde.sampling import PredictorCorrector
 from score_sde.sde import LearnedVPPath
 from score_sde.variational_bound import BoundObjective
 
@@ -42,9 +42,10 @@ class LearnedScheduleBound(InDataSpace, PlainOptimizer, Objective):
         return cls(parts, float(config.training.eps), str(config.sampling.ode_score))
 
     def _bound(self, train: bool) -> BoundObjective:
-        parts = self.parts
+        parts, process = self.parts, self.parts.process
+        assert isinstance(process, LearnedVPPath)  # from_config's check
         return BoundObjective(
-            parts.process, parts.parameterization, NetApply(parts.network), parts.data_range, self.t0, train
+            process, parts.parameterization, NetApply(parts.network), parts.data_range, self.t0, train
         )
 
     def init_params(self, rngs):

@@ -14,7 +14,7 @@ from score_sde.distillation.progressive import progressive_distillation_loss
 from score_sde.distillation.samplers import Consistency, FewStep
 from score_sde.distillation.students import ConsistencySchedule, network_denoiser, student_optimizer, student_params
 from score_sde.models import NetApply
-from score_sde.objectives.base import GradientOfLoss, InDataSpace, Objective, Parts, init_network, register
+from score_sde.objectives.base import GradientOfLoss, Objective, Parts, init_network, register
 from score_sde.objectives.denoising import network_score
 from score_sde.parameterization import Parameterization
 
@@ -45,9 +45,10 @@ def _check_method(config, name: str, parameterizations: tuple[str, ...], parts: 
         )
 
 
-class Student(InDataSpace, GradientOfLoss):
+class Student(GradientOfLoss):
     """Mixin of what the two students share: their network is params["student"] on the configured
-    process; they take any sampler and define no density."""
+    process, in the teacher's space (a latent teacher's students draw latents, decoded to images);
+    they take any sampler and define no density."""
 
     name: ClassVar[str]
     parts: Parts
@@ -63,6 +64,12 @@ class Student(InDataSpace, GradientOfLoss):
 
     def check_sampler(self, sampler):
         return None
+
+    def data_view(self, data):
+        return data if self.parts.latent is None else self.parts.latent.encoded(data)
+
+    def to_data(self, x):
+        return x if self.parts.latent is None else self.parts.latent.decode(x)
 
     def bits_per_dim_fn(self, settings, data_range):
         raise _no_density(self.name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from score_sde.config import base_config
 from score_sde.datasets import DATASET_NAMES, dataset_key
+from score_sde.distillation.progressive import PROGRESSIVE_WEIGHTINGS
 from score_sde.likelihood import TRACES
 from score_sde.losses import TIME_SAMPLINGS, WEIGHTINGS
 from score_sde.models import MODELS
@@ -21,8 +22,8 @@ from score_sde.models.ncsnpp_layers import ATTENTION_IMPLEMENTATIONS
 from score_sde.objectives import OBJECTIVES, OWN_SAMPLER
 from score_sde.ode_solvers import ODE_SOLVERS
 from score_sde.parameterization import NOISE_CONDITIONS, PARAMETERIZATIONS
-from score_sde.runner.controllable import MASKS, TASKS
 from score_sde.sampling import CORRECTORS, PREDICTORS, SAMPLERS, SDE_SOLVERS
+from score_sde.sampling.masks import MASKS
 from score_sde.sde import SCHEDULES, SDES
 
 
@@ -68,6 +69,7 @@ def _optimizer(v):
 
 
 _BASE = base_config()
+TASKS = ("generate", "inpaint", "colorize", "interpolate")  # config.sampling.task (`score_sde.runner.controllable`)
 RULES = {
     "training.sde": lambda v: _choice(*SDES.names())(v),
     "training.objective": lambda v: _choice("auto", *OBJECTIVES.names())(v),
@@ -185,7 +187,7 @@ RULES = {
     "distill.teacher_ckpt": _number(-1),
     "distill.teacher_steps": AT_LEAST_ONE,
     "distill.final_steps": AT_LEAST_ONE,
-    "distill.weighting": _choice("truncated_snr", "snr_plus_one"),
+    "distill.weighting": _choice(*PROGRESSIVE_WEIGHTINGS),
     "distill.num_points": _number(2),
     "distill.points_schedule": _choice("fixed", "adaptive"),
     "distill.s0": _number(2),

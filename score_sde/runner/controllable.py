@@ -5,16 +5,15 @@ config.sampling.task: "generate" (plain sampling), "inpaint", "colorize" or "int
 config.sampling.inputs: "" for the eval split of the run's dataset, else a folder of images
   (read with the dataset's size and channels); the first config.eval.num_samples are used
   (interpolation: consecutive pairs).
-config.sampling.mask: what inpainting fills in, a built-in name (MASKS: the region that is
+config.sampling.mask: what inpainting fills in, a built-in name (`score_sde.sampling.masks.MASKS`: the region that is
   generated, the rest being known) or a PNG file whose white pixels (>= 128) are known.
 config.sampling.interpolation_points: points per interpolation, endpoints included.
-Inpainting and colorization use the PC settings of config.sampling (predictor, corrector, snr,
-n_steps_each, num_steps), so a reflowed flow refuses them; interpolation uses its ODE settings
-(ode_solver, rtol, atol).
+Inpainting and colorization run the `PredictorCorrector` of config.sampling (predictor, corrector,
+snr, n_steps_each, num_steps, eps, noise_removal), so a reflowed flow refuses them; interpolation
+runs its `ProbabilityFlowODE` (ode_solver, rtol, atol, eps, ode_num_steps, schedule).
 """
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -22,17 +21,15 @@ import numpy as np
 
 from score_sde.datasets import get_image_source
 from score_sde.datasets.images import to_model_input, to_uint8
-from score_sde.datasets.sources import load_folder, read_image
+from score_sde.datasets.sources import load_folder
 from score_sde.files import write_npz_atomic
 from score_sde.parallel import to_host
 from score_sde.plotting import image_grid_png
-from score_sde.sampling import PredictorCorrector, ProbabilityFlowODE
+from score_sde.runner.setup import Setup
+from score_sde.sampling import PredictorCorrector, ProbabilityFlowODE, colorize, inpaint
+from score_sde.sampling.interpolation import interpolate_path
+from score_sde.sampling.masks import make_mask
 
-if TYPE_CHECKING:
-    from score_sde.runner.setup import Setup
-
-TASKS = ("generate", "inpaint", "colorize", "interpolate")
-MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checkerboard")
 # steering outputs are rounded to 8 bits, whatever config.sampling.to_uint8 says: the known pixels
 # k / 255 then come back as exactly k (truncation would turn some into k - 1)
 STEERING_UINT8_RULE = "round"
@@ -56,29 +53,6 @@ def check_task(config, image: bool, num_channels: int) -> str:
     return task
 
 
-def make_mask(spec: str, image_size: int) -> np.ndarray:
-    """(1, H, W, 1) float mask, 1 where pixels are known, from a built-in name (the region to
-    generate) or a PNG file (white = known)."""
-    size = image_size
-    rows, cols = np.mgrid[:size, :size]
-    half = size // 2
-    built_in = {
-        "right_half": cols < half,
-        "left_half": cols >= half,
-        "bottom_half": rows < half,
-        "top_half": rows >= half,
-        "center": ~((np.abs(rows - (size - 1) / 2) < size / 4) & (np.abs(cols - (size - 1) / 2) < size / 4)),
-        "checkerboard": ((rows // max(1, size // 8)) + (cols // max(1, size // 8))) % 2 == 0,
-    }
-    if spec in built_in:
-        known = built_in[spec]
-    elif Path(spec).is_file():
-        known = read_image(Path(spec), 1, size)[..., 0] >= 128
-    else:
-        raise ValueError(f"config.sampling.mask={spec!r}: choose from {MASKS} or give a PNG file (white = known)")
-    return known.astype(np.float32)[None, :, :, None]
-
-
 def load_inputs(config, count: int) -> np.ndarray:
     """The first `count` images (count, H, W, C) of config.sampling.inputs, as uint8 (float
     images of CelebA / LSUN rounded to the nearest level)."""
@@ -96,12 +70,14 @@ def load_inputs(config, count: int) -> np.ndarray:
     return to_uint8(images, centered=False, rule=STEERING_UINT8_RULE)
 
 
-def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
+def _interpolate(setup: Setup, params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
     sampling = setup.config.sampling
     ode = ProbabilityFlowODE.from_config(sampling)
     points = int(sampling.interpolation_points)
-    path, nfe = ode.interpolate(setup.process(params), setup.score_fn(params, flow=True), x[0::2], x[1::2], points)
+    path, nfe = interpolate_path(
+        ode, setup.process(params), setup.score_fn(params, flow=True), x[0::2], x[1::2], points
+    )
     path = to_host(path)
     path_pixels = to_uint8(path, centered=setup.centered, rule=STEERING_UINT8_RULE)
     strips = np.concatenate([pixels[0::2, None], path_pixels, pixels[1::2, None]], axis=1)
@@ -113,17 +89,17 @@ def _interpolate(setup: "Setup", params, pixels: np.ndarray, x):
     )
 
 
-def _fill_in(setup: "Setup", params, rng, task: str, pixels: np.ndarray, x):
+def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
     """Panels (N, 3, H, W, C) of input | condition | result for inpaint or colorize, outputs, figures."""
     config, count = setup.config, len(pixels)
     score_fn, sampler = setup.sampling_score_fn(params, count), PredictorCorrector.from_config(config.sampling)
     if task == "inpaint":
         mask = make_mask(str(config.sampling.mask), int(config.data.image_size))
-        result, nfe = sampler.inpaint(rng, setup.process(params), score_fn, x, mask)
+        result, nfe = inpaint(sampler, rng, setup.process(params), score_fn, x, mask)
         shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
         outputs = {"inputs": pixels, "mask": mask}
     else:
-        result, nfe = sampler.colorize(rng, setup.process(params), score_fn, x)
+        result, nfe = colorize(sampler, rng, setup.process(params), score_fn, x)
         shown = np.repeat(np.round(pixels.mean(-1, keepdims=True)).astype(np.uint8), 3, axis=-1)
         outputs = {"inputs": pixels}
     outputs["samples"] = to_host(result)  # model range
@@ -131,7 +107,7 @@ def _fill_in(setup: "Setup", params, rng, task: str, pixels: np.ndarray, x):
     return np.stack([pixels, shown, outputs["results"]], axis=1), outputs, {"nfe": int(nfe)}
 
 
-def run_task(setup: "Setup", params, rng, task: str, folder: Path) -> dict:
+def run_task(setup: Setup, params, rng, task: str, folder: Path) -> dict:
     """Runs inpaint / colorize / interpolate on the configured inputs, writes <folder>/<task>.png
     (rows of input | condition | result, or interpolation strips) and <task>.npz; returns figures."""
     config = setup.config

@@ -22,7 +22,7 @@ def make_sample_fn(setup: Setup, num_samples: int):
     def sample(params, rng):
         return setup.sample(rng, params, setup.sampling_score_fn(params, num_samples), shape)
 
-    build = lambda: jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
+    build = lambda: jax.jit(sample, out_shardings=(setup.layout.batch_sharding(), setup.layout.replicated))
     return setup.program(("sample", num_samples), build)
 
 
@@ -41,7 +41,7 @@ def make_indexed_sample_fn(setup: Setup, batch_size: int):
         x, nfe = jax.vmap(one, in_axes=(None, None, 0))(params, rng, indices)
         return x, jnp.max(nfe)
 
-    build = lambda: jax.jit(sample, out_shardings=(setup.batch_sharding(), setup.replicated))
+    build = lambda: jax.jit(sample, out_shardings=(setup.layout.batch_sharding(), setup.layout.replicated))
     return setup.program(("indexed_sample", batch_size), build)
 
 
@@ -60,7 +60,7 @@ def draw_samples(setup: Setup, params, rng, num_samples: int, batch_size: int) -
     return np.concatenate([x for x, _ in batches]), batches[-1][1]
 
 
-def write_samples(setup: Setup, folder: Path, samples: np.ndarray, title: str, grid_size: int = 64) -> None:
+def write_samples(setup: Setup, folder: Path, samples: np.ndarray, title: str | None, grid_size: int = 64) -> None:
     """samples.npz and a PNG to look at: for image data uint8 `images` (given as uint8 pixels or
     model-range floats), for 2-D data the `samples` beside fresh `data`."""
     folder = Path(folder)

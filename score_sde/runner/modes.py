@@ -48,9 +48,11 @@ def sample(config, workdir, progress: bool = True) -> dict:
         return record
     settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
     record, samples = evaluate_state(setup, params, rng, settings, progress, workdir, folder / "pieces")
-    record = {"step": step, "sampler": setup.sampler.name, **record}
+    record = {"step": step, "sampler": setup.sampler_name, **record}
     if jax.process_index() == 0:
-        write_samples(setup, folder, samples, title=f"{label}, {record['sampler']} sampler, nfe {record['sample_nfe']}")
+        if samples is not None:
+            nfe = record.get("sample_nfe", 0)  # an autoencoder's pictures are reconstructions
+            write_samples(setup, folder, samples, title=f"{label}, {record['sampler']} sampler, nfe {nfe}")
         write_json_atomic(folder / "summary.json", record)
     return record
 

@@ -1,16 +1,36 @@
-"""Reading a finished run back: its config and the EMA parameters of one of its checkpoints.
+"""Reading a finished run back: its config and the EMA parameters of one of its checkpoints, and
+the latent space (`score_sde.latent_space.LatentSpace`) of a latent score model, read from the
+autoencoder run named by config.data.latents_of.
 
 Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
 k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
+
+The latent model is trained on u = c z with z ~ q(z | x) drawn from the encoder's posterior
+inside the train step (no cache: every step sees fresh posterior draws of its images) and c the
+scale factor. c is config.data.latent_scale, or when that is 0 latent diffusion's estimate
+1 / std(z) over the encoded first `SCALE_EXAMPLES` training images (preprocessed as in training
+without flips, posterior draws with a fixed key), computed once per autoencoder checkpoint and
+stored in <autoencoder workdir>/latent_scale/step_<k>.json, so that every run on those latents
+uses the same value.
 """
 
+import dataclasses
 import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from score_sde.checkpoints import Checkpointer
 from score_sde.config import on_schema
+from score_sde.datasets import get_image_source
+from score_sde.datasets.images import to_model_input
+from score_sde.files import write_json_atomic
+from score_sde.latent_space import LatentSpace
 
 
 def checkpoint_step(checkpointer: Checkpointer, config, number: int, setting: str = "config.eval.ckpt") -> int:
@@ -66,3 +86,81 @@ def run_config(workdir, setting: str) -> ml_collections.ConfigDict:
     with open(path) as file:
         values = json.load(file)
     return on_schema(values)
+
+
+logger = logging.getLogger(__name__)
+SCALE_EXAMPLES = 1024
+SCALE_KEY = 0x5CA1E
+
+
+def load_latent_space(config, build: Callable, with_weights: bool = True) -> LatentSpace:
+    """The autoencoder of config.data.latents_of (checkpoint config.data.latents_ckpt) and its scale;
+    `build(config, with_data=False)` builds a run's setup (passed in: this module is part of it).
+
+    Without `with_weights` only the autoencoder's config.json is read (start-up checks, --mode check, an
+    autoencoder still training): the parameters are shapes alone, step -1, and the scale
+    config.data.latent_scale (0: estimated when the weights are loaded)."""
+    workdir = str(config.data.latents_of)
+    ae_config = run_config(workdir, "config.data.latents_of")
+    if ae_config.model.name != "autoencoder":
+        raise ValueError(
+            f"config.data.latents_of={workdir!r} is a {ae_config.model.name!r} run: give the workdir of a run "
+            "with config.model.name='autoencoder'"
+        )
+    for field in ("dataset", "image_size", "num_channels", "centered"):
+        if ae_config.data[field] != config.data[field]:
+            raise ValueError(
+                f"config.data.{field}={config.data[field]!r} differs from the autoencoder's "
+                f"({ae_config.data[field]!r} in {workdir}/config.json): a latent model sees the autoencoder's data"
+            )
+    ae_setup = build(ae_config, with_data=False)
+    if with_weights:
+        params, step, _ = load_params(
+            ae_setup, Path(workdir), int(config.data.latents_ckpt), "config.data.latents_ckpt"
+        )
+    else:
+        params, step = ae_setup.abstract_params(), -1
+    image_shape = ae_setup.event_shape
+    latent_shape = jax.eval_shape(
+        lambda p, x: ae_setup.model.apply({"params": p}, x, method="encode").mean, params, jnp.zeros((1, *image_shape))
+    ).shape[1:]
+    space = LatentSpace(ae_setup.model, params, 1.0, image_shape, tuple(latent_shape), workdir, step)
+    scale = float(config.data.latent_scale)
+    if with_weights and not scale:
+        scale = stored_scale(space, config)
+    return dataclasses.replace(space, scale=scale)
+
+
+def stored_scale(space: LatentSpace, config) -> float:
+    """1 / std of the unscaled latents of the first SCALE_EXAMPLES training images, read from
+    <autoencoder workdir>/latent_scale/step_<k>.json, or estimated and written there."""
+    path = Path(space.workdir) / "latent_scale" / f"step_{space.step}.json"
+    if path.is_file():
+        with open(path) as file:
+            return float(json.load(file)["scale"])
+    source = get_image_source(config, "train")
+    count = min(SCALE_EXAMPLES, len(source))
+    images = source.get(np.arange(count))[0]
+    settings = dict(
+        centered=bool(config.data.centered),
+        uniform_dequantization=bool(config.data.uniform_dequantization),
+        random_flip=False,
+    )
+
+    def preprocess(rng, pixels):
+        input_rng, latent_rng = jax.random.split(rng)
+        return space.posterior(to_model_input(input_rng, pixels, **settings)).sample(latent_rng)
+
+    preprocess = jax.jit(preprocess)
+    z = np.concatenate(
+        [
+            np.asarray(preprocess(jax.random.fold_in(jax.random.PRNGKey(SCALE_KEY), i), images[i : i + 256]))
+            for i in range(0, count, 256)
+        ]
+    )
+    std = float(z.std())
+    record = {"scale": 1.0 / std, "std": std, "examples": count, "latent_shape": list(space.latent_shape)}
+    if jax.process_index() == 0:
+        write_json_atomic(path, record)
+    logger.info("latent scale factor of %s (step %d): %s", space.workdir, space.step, record)
+    return 1.0 / std

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
-from jax.sharding import Mesh
 
 from score_sde.datasets import Data, get_data, is_toy
 from score_sde.datasets.images import to_uint8
@@ -15,10 +15,10 @@ from score_sde.guidance import classifier_free_guided_score
 from score_sde.latent_space import LatentSpace
 from score_sde.models import get_model
 from score_sde.objectives import Objective, Parts, get_sampler, objective_class
-from score_sde.parallel import BATCH_AXES, FSDP_AXIS, batch_sharded, data_mesh, fsdp_shardings, replicated, to_host
+from score_sde.parallel import DeviceLayout
 from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, get_parameterization
 from score_sde.runner.config_check import check_config
-from score_sde.runner.latent import load_latent_space
+from score_sde.runner.restore import load_latent_space
 from score_sde.sampling.samplers import Sampler
 from score_sde.sde import get_sde
 from score_sde.train_step import TrainState, create_train_state, make_optimizer
@@ -54,15 +54,16 @@ def event_shape(config) -> tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """A run's objective (what kind of model it trains: its parameters, loss, process and score),
-    sampler, optimizer, device layout and (where the mode needs it) data."""
+    """What a run builds from its config: its objective (what kind of model it trains: its
+    parameters, loss, process and score), sampler and optimizer, and (where the mode needs it)
+    data; with the device layout it runs on (`DeviceLayout`: mesh and shardings)."""
 
-    config: object
+    config: ml_collections.ConfigDict
     objective: Objective
     parts: Parts
     optimizer: object
     sampler: Sampler | None  # None for an objective that draws no samples (an autoencoder)
-    mesh: object
+    layout: DeviceLayout
     data: Data | None = None
     # jitted programs built once per run: evaluation at every snapshot reuses them
     programs: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -72,6 +73,18 @@ class Setup:
         if key not in self.programs:
             self.programs[key] = build()
         return self.programs[key]
+
+    @property
+    def training_data(self) -> Data:
+        """The data of a setup built with it (`build(..., with_data=True)`)."""
+        if self.data is None:
+            raise ValueError("this run was built without its data (build(..., with_data=False))")
+        return self.data
+
+    @property
+    def sampler_name(self) -> str:
+        """The sampler's `SAMPLERS` name, "none" for an objective that draws no samples."""
+        return "none" if self.sampler is None else self.sampler.name
 
     @property
     def sde(self):
@@ -141,8 +154,6 @@ class Setup:
         """The score of `params` (evaluation mode), a pytree; a class-conditional network scores for
         class `labels` (B,), or unconditionally (the null label) without them. `flow`: for the
         probability-flow ODE (`Objective.score`)."""
-        if self.num_classes and labels is None:
-            labels = jnp.asarray(self.num_classes, jnp.int32)
         return self.objective.score(params, labels, flow)
 
     def sampling_labels(self, indices):
@@ -198,9 +209,8 @@ class Setup:
         return self.program("abstract_state_shapes", lambda: jax.eval_shape(init, jax.random.PRNGKey(0)))
 
     def state_sharding(self):
-        """The training state's layout: parameters, optimizer state and EMA split along the mesh's
-        fsdp axis (config.training.fsdp; arrays under config.training.fsdp_min_size elements replicated)."""
-        return fsdp_shardings(self.mesh, self._abstract_state_shapes(), int(self.config.training.fsdp_min_size))
+        """The training state's shardings by the device layout (`DeviceLayout.state_sharding`)."""
+        return self.layout.state_sharding(self._abstract_state_shapes())
 
     def abstract_state(self):
         """Shapes, dtypes and shardings of the training state, without computing it (checkpoints
@@ -212,25 +222,9 @@ class Setup:
         )
 
     def on_local_devices(self) -> "Setup":
-        """This setup over this process's devices alone, parameters replicated on them: for jobs
-        whose processes work independently (`score_sde.runner.pieces`). Programs are its own."""
-        if jax.process_count() == 1 and self.mesh.shape[FSDP_AXIS] == 1:
-            return self
-        mesh = Mesh(np.asarray(jax.local_devices()).reshape(-1, 1), BATCH_AXES)
-        return dataclasses.replace(self, mesh=mesh, programs={})
-
-    def put_params(self, params):
-        """`params` (laid out on any mesh) replicated over this setup's mesh."""
-        if jax.process_count() == 1:
-            return jax.device_put(params, self.replicated)
-        return jax.device_put(to_host(params), self.replicated)  # global arrays: gathered first
-
-    @property
-    def replicated(self):
-        return replicated(self.mesh)
-
-    def batch_sharding(self, batch_axis: int = 0):
-        return batch_sharded(self.mesh, batch_axis)
+        """This setup over this process's devices alone (`DeviceLayout.local`); programs are its own."""
+        local = self.layout.local()
+        return self if local is self.layout else dataclasses.replace(self, layout=local, programs={})
 
 
 def parameter_count(params) -> int:
@@ -257,6 +251,11 @@ def build(
     process_count = jax.process_count() if process_count is None else process_count
     latent = load_latent_space(config, build, with_weights) if str(config.data.latents_of) else None
     sde = get_sde(config)
+    if not 0.0 < float(config.training.eps) < sde.T:
+        raise ValueError(
+            f"config.training.eps={config.training.eps!r} must lie in (0, T={sde.T:g}) of "
+            f"config.training.sde={config.training.sde!r}"
+        )
     kind = objective_class(config)
     parts = Parts(
         process=sde,
@@ -290,7 +289,8 @@ def build(
         data = data or get_data(config, process_index, process_count)
         check_class_conditioning(config, data)
         data = objective.data_view(data)
-    return Setup(config, objective, parts, optimizer, sampler, data_mesh(int(config.training.fsdp)), data)
+    layout = DeviceLayout.over_all_devices(int(config.training.fsdp), int(config.training.fsdp_min_size))
+    return Setup(config, objective, parts, optimizer, sampler, layout, data)
 
 
 def latent_network_config(config, latent: LatentSpace):

@@ -1,5 +1,6 @@
-"""Evaluation of a trained state: held-out loss, likelihood (bits/dim, or nats for 2-D data)
-and sample quality. Used by the eval, sample and likelihood modes and at the end of training."""
+"""Evaluation of a trained state, by the figures its objective reports (`Objective.figures`):
+held-out loss, likelihood (bits/dim, or nats for 2-D data), sample quality, and an autoencoder's
+reconstructions. Used by the eval, sample and likelihood modes and at the end of training."""
 
 import time
 from pathlib import Path
@@ -9,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from score_sde.datasets import get_image_source, get_toy_sampler
+from score_sde.datasets.images import to_model_input
 from score_sde.datasets.pipeline import eval_batches
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.parallel import to_global, to_host
-from score_sde.runner.autoencoding import evaluate_autoencoder
+from score_sde.pieces import PieceStore, run_pieces
 from score_sde.runner.drawing import make_indexed_sample_fn
-from score_sde.runner.pieces import PieceStore, run_pieces
 from score_sde.runner.sample_quality import image_quality
 from score_sde.runner.setup import Setup
 
@@ -70,7 +71,7 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
     def loss_fn(params, rng, x, labels=None):
         return objective.loss(params, rng, x, labels, train=False)
 
-    data, conditional = setup.data, bool(setup.num_classes)
+    data, conditional = setup.training_data, bool(setup.num_classes)
     if not data.image:
         x = get_toy_sampler(setup.config)(
             jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 1), settings["num_samples"]
@@ -83,7 +84,7 @@ def eval_loss(setup: Setup, params, rng, settings) -> float:
 
     batch_loss = setup.program("eval_loss", lambda: jax.jit(loss_of_raw))
 
-    sharding = setup.batch_sharding()
+    sharding = setup.layout.batch_sharding()
     source = get_image_source(setup.config, "eval")
     losses = [
         batch_loss(params, jax.random.fold_in(rng, i), to_global(raw, sharding))
@@ -100,7 +101,7 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
     """Image data: bits/dim over config.eval.bpd_dataset by the objective's likelihood
     (`Objective.bits_per_dim_fn`: the probability-flow ODE or the variational bound by
     config.eval.likelihood, LSGM's bound for a latent model), with its parts. Batch k of the split
-    is a piece (`score_sde.runner.pieces`) computed by one process with fold_in(rng, k), kept in
+    is a piece (`score_sde.pieces`) computed by one process with fold_in(rng, k), kept in
     `folder` when one is given. 2-D data: negative log-likelihood in nats of fresh samples
     (probability-flow ODE, exact trace). A model that defines no density (a distilled student) is refused."""
     if not setup.image:
@@ -109,14 +110,14 @@ def likelihood(setup: Setup, params, rng, settings, progress: bool = False, fold
             jax.random.fold_in(jax.random.PRNGKey(TOY_EVAL_KEY), 2), min(settings["num_samples"], 1000)
         )
         nll = setup.program("nll", lambda: jax.jit(lambda p, k, x: -logp(p, k, x)[0]))
-        values = np.asarray(nll(params, rng, x))
-        return {"nll_nats": float(values.mean()), "nll_stderr": float(values.std() / np.sqrt(len(values)))}
+        nats = np.asarray(nll(params, rng, x))
+        return {"nll_nats": float(nats.mean()), "nll_stderr": float(nats.std() / np.sqrt(len(nats)))}
 
-    bpd, method = setup.objective.bits_per_dim_fn(settings, setup.data_range)
+    bpd_of, method = setup.objective.bits_per_dim_fn(settings, setup.data_range)
     local = setup.on_local_devices()
-    params = local.put_params(params)
-    bpd_fn = local.program(("bpd", method, tuple(settings[k] for k in LIKELIHOOD_FIELDS)), lambda: jax.jit(bpd))
-    sharding = local.batch_sharding()
+    params = local.layout.put_replicated(params)
+    bpd_fn = local.program(("bpd", method, tuple(settings[k] for k in LIKELIHOOD_FIELDS)), lambda: jax.jit(bpd_of))
+    sharding = local.layout.batch_sharding()
     source = _image_split(setup, settings["bpd_dataset"])
     batch_size = settings["batch_size"]
     total = len(source) if settings["num_bpd_examples"] <= 0 else min(settings["num_bpd_examples"], len(source))
@@ -179,7 +180,7 @@ def _store(folder, settings: dict) -> PieceStore | None:
 
 def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
     """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
-    for images (model-range floats or uint8) those of `score_sde.runner.quality.ImageQuality`."""
+    for images (model-range floats or uint8) those of `score_sde.runner.sample_quality.image_quality`."""
     if setup.image:
         pixels = setup.to_uint8(samples)
         return image_quality(setup.config, workdir, pixels, progress)
@@ -197,11 +198,11 @@ def draw_and_score(
 ) -> tuple[dict, np.ndarray]:
     """Draws settings["num_samples"] samples and scores them. Sample i comes from (rng, i) alone
     (`make_indexed_sample_fn`); batch k of config.eval.batch_size samples is a piece
-    (`score_sde.runner.pieces`) computed by one process, kept in `folder` when one is given.
+    (`score_sde.pieces`) computed by one process, kept in `folder` when one is given.
     Image samples are kept as uint8 pixels. `workdir` caches FID's reference statistics."""
     num_samples, batch_size = settings["num_samples"], settings["batch_size"]
     local = setup.on_local_devices()
-    params = local.put_params(params)
+    params = local.layout.put_replicated(params)
     sample = make_indexed_sample_fn(local, batch_size)
 
     def compute(k):
@@ -234,6 +235,60 @@ def draw_and_score(
 def sampler_settings(config) -> dict:
     """The settings a drawn sample depends on besides its key: config.sampling and the model."""
     return {"sampling": config.sampling.to_dict(), "model": config.model.to_dict(), "sde": str(config.training.sde)}
+
+
+def _reconstruction_program(setup: Setup):
+    """run(params, rng, pixels (B, H, W, C)) -> (model-range inputs, reconstructions from the posterior
+    mean, KL(q(z | x) || N(0, I)) per latent dimension (B,) in nats), jitted once per run."""
+    data = setup.config.data
+    settings = dict(centered=bool(data.centered), uniform_dequantization=False, random_flip=False)
+
+    def run(params, rng, pixels):
+        x = to_model_input(rng, pixels, **settings)
+        posterior = setup.model.apply({"params": params}, x, method="encode")
+        reconstruction = setup.model.apply({"params": params}, posterior.mode(), method="decode")
+        return x, reconstruction, posterior.kl() / posterior.mean[0].size
+
+    return setup.program("reconstruct", lambda: jax.jit(run))
+
+
+def reconstructions(setup: Setup, params, rng, num_images: int) -> np.ndarray:
+    """uint8 pixels (2 num_images, H, W, C): held-out images and their reconstructions in turn
+    (for a PNG grid: each row pairs images with their reconstructions)."""
+    source = get_image_source(setup.config, "eval")
+    pixels = source.get(np.arange(min(num_images, len(source))))[0]
+    _, reconstruction, _ = _reconstruction_program(setup)(params, rng, pixels)
+    rebuilt = setup.to_uint8(to_host(reconstruction))
+    return np.stack([pixels, rebuilt], axis=1).reshape(-1, *pixels.shape[1:])
+
+
+def evaluate_autoencoder(setup: Setup, params, rng, settings) -> tuple[dict, np.ndarray]:
+    """Reconstruction figures of the first config.eval.num_samples held-out images (all if fewer), in
+    batches of config.eval.batch_size, decoding the posterior mean: root-mean-square error in the
+    model's range and in 8-bit levels, PSNR over the 8-bit range, and the KL term per latent
+    dimension; with the image/reconstruction pairs of the first batch (`reconstructions`)."""
+    source = get_image_source(setup.config, "eval")
+    total, batch_size = min(int(settings["num_samples"]), len(source)), int(settings["batch_size"])
+    run = _reconstruction_program(setup)
+    squared, squared_levels, kl, count = 0.0, 0.0, 0.0, 0
+    for start in range(0, total, batch_size):
+        pixels = source.get(np.arange(start, min(start + batch_size, total)))[0]
+        x, reconstruction, kl_batch = (to_host(v) for v in run(params, rng, pixels))
+        squared += float(np.sum((reconstruction - x) ** 2))
+        levels = setup.to_uint8(reconstruction).astype(np.float64) - np.asarray(pixels, np.float64)
+        squared_levels += float(np.sum(levels**2))
+        kl += float(np.sum(kl_batch))
+        count += len(pixels)
+    dims = count * int(np.prod(setup.output_shape))
+    rmse_levels = np.sqrt(squared_levels / dims)
+    record = {
+        "reconstruction_rmse": float(np.sqrt(squared / dims)),
+        "reconstruction_rmse_levels": float(rmse_levels),
+        "reconstruction_psnr": float(20 * np.log10(255.0 / max(rmse_levels, 1e-12))),
+        "kl_per_latent_dim": kl / count,
+        "reconstruction_examples": count,
+    }
+    return record, reconstructions(setup, params, rng, min(32, total))
 
 
 def _within(folder, name: str):

@@ -16,10 +16,9 @@ from score_sde.datasets.pipeline import prefetch
 from score_sde.files import write_json_atomic
 from score_sde.objectives import Objective
 from score_sde.parallel import to_global
-from score_sde.runner.autoencoding import reconstructions
 from score_sde.runner.drawing import draw_samples, write_samples
 from score_sde.runner.setup import Setup, build
-from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state
+from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state, reconstructions
 from score_sde.summaries import Summaries
 from score_sde.train_step import ema_decay, make_train_step
 
@@ -29,8 +28,8 @@ logger = logging.getLogger(__name__)
 def make_run_steps(setup: Setup, objective: Objective | None = None):
     """run(state, raw_batches) -> (state, {"loss": (n,)}): the objective's gradient step on model
     input made on device; `objective` replaces the run's own (a student's, with its teacher)."""
-    data, objective = setup.data, objective or setup.objective
-    x_sharding = setup.batch_sharding()
+    data, objective = setup.training_data, objective or setup.objective
+    x_sharding = setup.layout.batch_sharding()
 
     num_classes, label_dropout = setup.num_classes, float(setup.config.training.label_dropout)
 
@@ -42,7 +41,7 @@ def make_run_steps(setup: Setup, objective: Objective | None = None):
         noise = raw.get("noise") if isinstance(raw, dict) else None  # reflow's coupled noise
         return objective.value_and_grad(params, loss_rng, x, labels, noise, step)
 
-    raw_sharding = setup.batch_sharding(1) if data.image else setup.replicated
+    raw_sharding = setup.layout.batch_sharding(1) if data.image else setup.layout.replicated
     # XLA:CPU computes convolution weight gradients ~28x slower inside a loop (measured on NCSN++),
     # so image models unroll the steps of a dispatch there; unrolling an MLP only costs compile time.
     unroll = jax.default_backend() == "cpu" and data.image
@@ -60,7 +59,7 @@ def make_run_steps(setup: Setup, objective: Objective | None = None):
         unroll=unroll,
         state_sharding=setup.state_sharding(),
         batch_sharding=raw_sharding,
-        metrics_sharding=setup.replicated,
+        metrics_sharding=setup.layout.replicated,
     )
     return run, raw_sharding
 
@@ -139,7 +138,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
     eval_rng, snapshot_rng = jax.random.split(jax.random.PRNGKey(int(config.seed) + 1))
     n_iters, n_jitted = int(training.n_iters), int(training.n_jitted_steps)
     chunks = [(s, min(n_jitted, n_iters - s)) for s in range(step, n_iters, n_jitted)]
-    raw_batches = prefetch(lambda chunk: setup.data.train_batches(*chunk), iter(chunks))
+    raw_batches = prefetch(lambda chunk: setup.training_data.train_batches(*chunk), iter(chunks))
 
     def crossed(freq: int, end: int, count: int) -> bool:
         return end % freq < count
@@ -189,7 +188,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
                     samples, title = reconstructions(setup, state.ema_params, snapshot_key, n // 2), None
                 else:
                     samples, nfe = draw_samples(setup, state.ema_params, snapshot_key, n, n)
-                    title = f"step {step}, {setup.sampler.name} sampler, nfe {nfe}"
+                    title = f"step {step}, {setup.sampler_name} sampler, nfe {nfe}"
                 if is_main:
                     write_samples(setup, workdir / "samples" / f"step_{step}", samples, title=title)
             if stopping:
@@ -199,7 +198,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
     checkpointer.wait()
     checkpointer.close()
     if training.final_eval and step == n_iters:
-        record, samples = evaluate_state(
+        record, final_samples = evaluate_state(
             setup,
             state.ema_params,
             jax.random.PRNGKey(int(config.seed) + 2),
@@ -210,7 +209,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
         )
         record = {"eval": True, **record}
         summaries.scalars(step, record)
-        if is_main and samples is not None:
-            write_samples(setup, workdir / "samples" / "final", samples, title=f"final, step {step}")
+        if is_main and final_samples is not None:
+            write_samples(setup, workdir / "samples" / "final", final_samples, title=f"final, step {step}")
     summaries.close()
     return {"step": step, **record}

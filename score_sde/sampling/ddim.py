@@ -6,6 +6,9 @@ they work for every process. The prior draw comes from `rng` itself, as in `samp
 all the deterministic samplers start from the same x_T for the same seed.
 """
 
+import dataclasses
+from typing import ClassVar, final
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -15,51 +18,99 @@ from score_sde.checks import check_positive_int, check_sampler_inputs, error_if_
 from score_sde.conversions import denoiser_of
 from score_sde.noise import per_example_normal
 from score_sde.ode_solvers import batch_time
+from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, get_timesteps, posterior_step
 from score_sde.sde.schedules import check_schedule
 
 
-def scalar_coefficients(sde: SDE, t: Array) -> tuple[Array, Array]:
+def scalar_coefficients(process: SDE, t: Array) -> tuple[Array, Array]:
     """(a(t), s(t)) as scalars for a scalar time t."""
-    a, s = sde.marginal_coefficients(jnp.reshape(t, (1,)))
+    a, s = process.marginal_coefficients(jnp.reshape(t, (1,)))
     return a[0], s[0]
 
 
-def finish(sde: SDE, score_fn: ScoreFn, x: Array, eps: float, denoise: bool, name: str) -> Array:
+def finish(process: SDE, score_fn: ScoreFn, x: Array, eps: float, denoise: bool, name: str) -> Array:
     """The optional final denoising step at eps, and the check for non-finite samples."""
     if denoise:
-        x = denoiser_of(sde, score_fn)(x, batch_time(eps, x))
+        x = denoiser_of(process, score_fn)(x, batch_time(eps, x))
     return error_if_nonfinite(x, name)
 
 
-def resolve_schedule(sde: SDE, schedule: str | None) -> str:
-    schedule = sde.default_schedule if schedule is None else schedule
+def resolve_schedule(process: SDE, schedule: str | None) -> str:
+    """`schedule`, None meaning the process's `default_schedule`, checked."""
+    schedule = process.default_schedule if schedule is None else schedule
     check_schedule(schedule)
     return schedule
 
 
 @eqx.filter_jit
-def _ddim(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, eta):
+def _ddim(rng, process, score_fn, shape, sampler: "DDIM", eps: float, schedule: str):
     noise_rng = jax.random.split(rng)[1]
-    times = get_timesteps(sde, num_steps, eps, schedule)
-    denoiser = denoiser_of(sde, score_fn)
+    times = get_timesteps(process, sampler.num_steps, eps, schedule)
+    denoiser = denoiser_of(process, score_fn)
 
     def step(x, inputs):
         i, t, s_time = inputs
-        a_t, s_t = scalar_coefficients(sde, t)
-        a_s, s_s = scalar_coefficients(sde, s_time)
+        a_t, s_t = scalar_coefficients(process, t)
+        a_s, s_s = scalar_coefficients(process, s_time)
         x0 = denoiser(x, batch_time(t, x))
         z = per_example_normal(jax.random.fold_in(noise_rng, i), x.shape)
-        return posterior_step(x, x0, a_t, s_t, a_s, s_s, eta, z)[0], None
+        return posterior_step(x, x0, a_t, s_t, a_s, s_s, sampler.eta, z)[0], None
 
-    x = sde.prior_sampling(rng, shape)
-    x, _ = jax.lax.scan(step, x, (jnp.arange(num_steps), times[:-1], times[1:]))
-    return finish(sde, score_fn, x, eps, denoise, "sample_ddim")
+    x = process.prior_sampling(rng, shape)
+    x, _ = jax.lax.scan(step, x, (jnp.arange(sampler.num_steps), times[:-1], times[1:]))
+    return finish(process, score_fn, x, eps, sampler.denoise, "sample_ddim")
+
+
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class DDIM(Sampler):
+    """DDIM on the times of `schedule` (None: the process's `default_schedule`).
+
+    x_s = a_s x0 + sqrt(s_s^2 - c^2) eps_hat + c z with c^2 = eta^2 (s_s^2 / s_t^2) Var(x_t | x_s):
+    eta = 0 is deterministic (first order in the step for the probability-flow ODE), eta = 1
+    the ancestral sampler. With a = 1 (VE, EDM) eta = 0 is the Euler step of the probability
+    flow in sigma. nfe = num_steps (+1 with `denoise`).
+    """
+
+    name: ClassVar[str] = "ddim"
+    num_steps: int = 50
+    eta: float = 0.0
+    schedule: str | None = None
+    eps: float | None = None
+    denoise: bool = True
+
+    def __post_init__(self):
+        check_positive_int(self.num_steps, "num_steps")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"eta must lie in [0, 1]; got {self.eta!r}")
+
+    @classmethod
+    def from_config(cls, sampling) -> "DDIM":
+        return cls(
+            num_steps=config_steps(sampling) or cls.num_steps,
+            eta=float(sampling.eta),
+            schedule=config_schedule(sampling),
+            eps=float(sampling.eps),
+            denoise=bool(sampling.noise_removal),
+        )
+
+    def __call__(self, rng, process, score_fn, shape):
+        shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
+        schedule = resolve_schedule(process, self.schedule)
+        resolved = DDIM(int(self.num_steps), float(self.eta), schedule, eps, bool(self.denoise))
+        x = _ddim(rng, process, score_fn, shape, resolved, eps, schedule)
+        return x, jnp.asarray(self.num_steps + int(self.denoise), jnp.int32)
+
+    @property
+    def marginal_score_use(self) -> str:
+        return "DDIM's noise (eta > 0)" if self.eta > 0.0 else ""
 
 
 def sample_ddim(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     shape: tuple[int, ...],
     *,
@@ -69,19 +120,5 @@ def sample_ddim(
     eps: float | None = None,
     denoise: bool = True,
 ) -> tuple[Array, NFE]:
-    """DDIM on the times of `schedule` (None: the process's `default_schedule`).
-
-    x_s = a_s x0 + sqrt(s_s^2 - c^2) eps_hat + c z with c^2 = eta^2 (s_s^2 / s_t^2) Var(x_t | x_s):
-    eta = 0 is deterministic (first order in the step for the probability-flow ODE), eta = 1
-    the ancestral sampler. With a = 1 (VE, EDM) eta = 0 is the Euler step of the probability
-    flow in sigma.
-
-    Returns samples (B, *event) and nfe = num_steps (+1 with `denoise`).
-    """
-    check_positive_int(num_steps, "num_steps")
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must lie in [0, 1]; got {eta!r}")
-    shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
-    schedule = resolve_schedule(sde, schedule)
-    x = _ddim(rng, sde, score_fn, shape, int(num_steps), eps, schedule, bool(denoise), float(eta))
-    return x, jnp.asarray(num_steps + int(denoise), jnp.int32)
+    """`DDIM` with these settings: samples (B, *event) and nfe = num_steps (+1 with `denoise`)."""
+    return DDIM(num_steps, eta, schedule, eps, denoise)(rng, process, score_fn, shape)

@@ -1,5 +1,8 @@
 """EDM's second-order Heun sampler (Karras et al. 2022, Algorithm 2) on any process."""
 
+import dataclasses
+from typing import ClassVar, final
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -11,23 +14,25 @@ from score_sde.conversions import denoiser_of
 from score_sde.noise import per_example_normal
 from score_sde.ode_solvers import batch_time
 from score_sde.sampling.ddim import finish, scalar_coefficients
+from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, get_timesteps
 from score_sde.sde.schedules import check_schedule
 
 
 @eqx.filter_jit
-def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_churn, S_min, S_max, S_noise):
+def _heun(rng, process, score_fn, shape, sampler: "Heun", eps: float):
+    num_steps, S_min, S_max, S_noise = sampler.num_steps, sampler.S_min, sampler.S_max, sampler.S_noise
     noise_rng = jax.random.split(rng)[1]
-    times = get_timesteps(sde, num_steps - 1, eps, schedule, rho)
-    sigma_of = lambda t: jnp.exp(-0.5 * sde.log_snr(jnp.reshape(t, (1,)))[0])  # sigma~ = s / a
+    times = get_timesteps(process, num_steps - 1, eps, sampler.schedule, sampler.rho)
+    sigma_of = lambda t: jnp.exp(-0.5 * process.log_snr(jnp.reshape(t, (1,)))[0])  # sigma~ = s / a
     sigma_max = sigma_of(times[0])
-    gamma_max = min(S_churn / num_steps, np.sqrt(2.0) - 1.0)
-    denoiser = denoiser_of(sde, score_fn)
+    gamma_max = min(sampler.S_churn / num_steps, np.sqrt(2.0) - 1.0)
+    denoiser = denoiser_of(process, score_fn)
 
     def denoised(y, sigma):
         """D(y; sigma) for y = x / a in the scaled space, via the denoiser at the time of sigma."""
-        t = sde.inverse_log_snr(-2.0 * jnp.log(sigma))
-        a, _ = scalar_coefficients(sde, t)
+        t = process.inverse_log_snr(-2.0 * jnp.log(sigma))
+        a, _ = scalar_coefficients(process, t)
         return denoiser(a * y, batch_time(t, y))
 
     def churn(y, i, sigma):
@@ -50,18 +55,82 @@ def _heun(rng, sde, score_fn, shape, num_steps, eps, schedule, denoise, rho, S_c
         d_next = (y_euler - denoised(y_euler, sigma_next)) / sigma_next
         return y + (sigma_next - sigma_hat) * 0.5 * (d + d_next), None
 
-    a_T, _ = scalar_coefficients(sde, times[0])
-    y = sde.prior_sampling(rng, shape) / a_T
+    a_T, _ = scalar_coefficients(process, times[0])
+    y = process.prior_sampling(rng, shape) / a_T
     y, _ = jax.lax.scan(step, y, (jnp.arange(num_steps - 1), times[:-1], times[1:]))
-    if denoise and gamma_max > 0.0:  # EDM's last step, the Euler step to sigma = 0, from the churned last level
+    if sampler.denoise and gamma_max > 0.0:  # EDM's last step, the Euler step to sigma = 0, from the churned last level
         y, sigma_hat = churn(y, num_steps - 1, sigma_of(times[-1]))
         return error_if_nonfinite(denoised(y, sigma_hat), "sample_heun")
-    return finish(sde, score_fn, y * scalar_coefficients(sde, times[-1])[0], eps, denoise, "sample_heun")
+    return finish(
+        process, score_fn, y * scalar_coefficients(process, times[-1])[0], eps, sampler.denoise, "sample_heun"
+    )
+
+
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class Heun(Sampler):
+    """EDM's Heun sampler for any process, counting steps as EDM does.
+
+    Integrates the probability flow of y = x / a in sigma~ = s / a (dy/dsigma = (y - D(y)) /
+    sigma) over `num_steps` noise levels from T to eps, on the Karras grid (rho = 7) by default:
+    num_steps - 1 Heun steps between them; `denoise` then takes EDM's last step, the Euler step
+    from sigma~(eps) to sigma = 0, which is D at eps. EDM's 18 steps are 35 NFE. S_churn > 0 adds
+    EDM's stochastic churn (gamma = min(S_churn / num_steps, sqrt(2) - 1) for sigma~ in
+    [S_min, S_max], the raised sigma capped at sigma~(T)) at every level, the last one too when
+    `denoise` (EDM's `edm_sampler`); with S_churn = 0 the sampler adds no noise at all.
+    nfe = 2 (num_steps - 1) (+1 with `denoise`).
+    """
+
+    name: ClassVar[str] = "heun"
+    num_steps: int = 18
+    schedule: str = "karras"
+    rho: float = 7.0
+    S_churn: float = 0.0
+    S_min: float = 0.0
+    S_max: float = float("inf")
+    S_noise: float = 1.0
+    eps: float | None = None
+    denoise: bool = True
+
+    def __post_init__(self):
+        check_positive_int(self.num_steps, "num_steps")
+        if self.num_steps < 2:
+            raise ValueError(
+                f"num_steps={self.num_steps}: the Heun sampler needs at least 2 noise levels (T and eps; "
+                "config.sampling.num_steps 0: EDM's 18)"
+            )
+        check_schedule(self.schedule)
+
+    @classmethod
+    def from_config(cls, sampling) -> "Heun":
+        return cls(
+            num_steps=config_steps(sampling) or cls.num_steps,
+            schedule=config_schedule(sampling) or cls.schedule,
+            rho=float(sampling.rho),
+            S_churn=float(sampling.S_churn),
+            S_min=float(sampling.S_min),
+            S_max=float(sampling.S_max),
+            S_noise=float(sampling.S_noise),
+            eps=float(sampling.eps),
+            denoise=bool(sampling.noise_removal),
+        )
+
+    def __call__(self, rng, process, score_fn, shape):
+        shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
+        settings = (self.rho, self.S_churn, self.S_min, self.S_max, self.S_noise)
+        resolved = Heun(int(self.num_steps), self.schedule, *(float(v) for v in settings), eps, bool(self.denoise))
+        x = _heun(rng, process, score_fn, shape, resolved, eps)
+        return x, jnp.asarray(2 * (self.num_steps - 1) + int(self.denoise), jnp.int32)
+
+    @property
+    def marginal_score_use(self) -> str:
+        return "EDM's churn (S_churn > 0)" if self.S_churn > 0.0 else ""
 
 
 def sample_heun(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     shape: tuple[int, ...],
     *,
@@ -75,36 +144,6 @@ def sample_heun(
     eps: float | None = None,
     denoise: bool = True,
 ) -> tuple[Array, NFE]:
-    """EDM's Heun sampler for any process, counting steps as EDM does.
-
-    Integrates the probability flow of y = x / a in sigma~ = s / a (dy/dsigma = (y - D(y)) /
-    sigma) over `num_steps` noise levels from T to eps, on the Karras grid (rho = 7) by default:
-    num_steps - 1 Heun steps between them; `denoise` then takes EDM's last step, the Euler step
-    from sigma~(eps) to sigma = 0, which is D at eps. EDM's 18 steps are 35 NFE. S_churn > 0 adds
-    EDM's stochastic churn (gamma = min(S_churn / num_steps, sqrt(2) - 1) for sigma~ in
-    [S_min, S_max], the raised sigma capped at sigma~(T)) at every level, the last one too when
-    `denoise` (EDM's `edm_sampler`); with S_churn = 0 the sampler adds no noise at all.
-
-    Returns samples (B, *event) and nfe = 2 (num_steps - 1) (+1 with `denoise`).
-    """
-    check_positive_int(num_steps, "num_steps")
-    if num_steps < 2:
-        raise ValueError(f"num_steps={num_steps}: the Heun sampler needs at least 2 noise levels (T and eps)")
-    shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
-    check_schedule(schedule)
-    x = _heun(
-        rng,
-        sde,
-        score_fn,
-        shape,
-        int(num_steps),
-        eps,
-        schedule,
-        bool(denoise),
-        float(rho),
-        float(S_churn),
-        float(S_min),
-        float(S_max),
-        float(S_noise),
-    )
-    return x, jnp.asarray(2 * (num_steps - 1) + int(denoise), jnp.int32)
+    """`Heun` with these settings: samples (B, *event) and nfe = 2 (num_steps - 1) (+1 with `denoise`)."""
+    sampler = Heun(num_steps, schedule, rho, S_churn, S_min, S_max, S_noise, eps, denoise)
+    return sampler(rng, process, score_fn, shape)

@@ -14,10 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde._types import NFE, Array, ScoreFn
-from score_sde.checks import check_sampler_inputs, error_if_nonfinite
+from score_sde._types import NFE, Array, ArrayLike, ScoreFn
+from score_sde.checks import error_if_nonfinite
 from score_sde.noise import per_example_normal
-from score_sde.sampling.pc import pc_scan, resolve_pc
+from score_sde.sampling.pc import PredictorCorrector, pc_scan
 from score_sde.sde import SDE, batch_broadcast
 
 # Orthonormal colour basis (columns): the gray axis (1, 1, 1)/sqrt(3), then two chroma axes.
@@ -39,13 +39,13 @@ def _basis_maps(basis: Array | None):
 
 
 @eqx.filter_jit
-def _sample_inpaint(rng, sde, score_fn, data, mask, basis, predictor, corrector, snr, n_steps_each, eps, denoise):
+def _sample_inpaint(rng, process, score_fn, data, mask, basis, sampler: PredictorCorrector):
     to_basis, from_basis = _basis_maps(basis)
     known = to_basis(data)
 
     def replace_known(rng, x, x_mean, t):
         """Known coordinates <- the data diffused forward to time t (x_mean: its mean)."""
-        mean, std = sde.marginal_prob(known, t)
+        mean, std = process.marginal_prob(known, t)
         noisy = mean + batch_broadcast(std, known) * per_example_normal(rng, known.shape)
         return (
             from_basis(to_basis(x) * (1.0 - mask) + noisy * mask),
@@ -53,32 +53,23 @@ def _sample_inpaint(rng, sde, score_fn, data, mask, basis, predictor, corrector,
         )
 
     prior_rng, loop_rng = jax.random.split(rng)
-    x = from_basis(known * mask + to_basis(sde.prior_sampling(prior_rng, data.shape)) * (1.0 - mask))
-    x, x_mean = pc_scan(loop_rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps, replace_known)
-    x = from_basis(to_basis(x_mean if denoise else x) * (1.0 - mask) + known * mask)  # known: exactly the data
+    x = from_basis(known * mask + to_basis(process.prior_sampling(prior_rng, data.shape)) * (1.0 - mask))
+    x, x_mean = pc_scan(loop_rng, process, score_fn, x, sampler, replace_known)
+    x = from_basis(to_basis(x_mean if sampler.denoise else x) * (1.0 - mask) + known * mask)  # known: exactly the data
     return error_if_nonfinite(x, "inpainting")
 
 
-def sample_inpaint(
+def inpaint(
+    sampler: PredictorCorrector,
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
-    data: Array,
-    mask: Array,
-    *,
-    predictor: str = "reverse_diffusion",
-    corrector: str = "langevin",
-    snr: float = 0.16,
-    n_steps_each: int = 1,
-    num_steps: int | None = None,
-    eps: float | None = None,
-    denoise: bool = True,
-    probability_flow: bool = False,
-    basis: Array | None = None,
+    data: ArrayLike,
+    mask: ArrayLike,
+    basis: ArrayLike | None = None,
 ) -> tuple[Array, NFE]:
-    """Fills in the unknown part of `data` by PC sampling (the reference's `get_pc_inpainter`).
-
-    The arguments not listed here are those of `sample_pc`.
+    """Fills in the unknown part of `data` by PC sampling with `sampler` (the reference's
+    `get_pc_inpainter`).
 
     Args:
       data: (B, *event) in the model's input range; only the known part is read.
@@ -90,7 +81,7 @@ def sample_inpaint(
       (B, *event) samples whose known coordinates equal the data exactly, and nfe.
     """
     data = jnp.asarray(data)
-    shape, eps = check_sampler_inputs(sde, score_fn, data.shape, eps)
+    process, resolved, shape, nfe = sampler.resolve(process, score_fn, data.shape)
     mask = jnp.asarray(mask, data.dtype)
     try:
         mask = jnp.broadcast_to(mask, shape)
@@ -102,44 +93,18 @@ def sample_inpaint(
         basis = jnp.asarray(basis, data.dtype)
         if basis.shape != (shape[-1], shape[-1]) or not np.allclose(basis @ basis.T, np.eye(shape[-1]), atol=1e-5):
             raise ValueError(f"basis must be an orthogonal ({shape[-1]}, {shape[-1]}) matrix; got shape {basis.shape}")
-    sde, predictor_step, corrector_step, nfe = resolve_pc(
-        sde, predictor, corrector, n_steps_each, num_steps, probability_flow
-    )
-    x = _sample_inpaint(
-        rng,
-        sde,
-        score_fn,
-        data,
-        mask,
-        basis,
-        predictor_step,
-        corrector_step,
-        float(snr),
-        int(n_steps_each),
-        eps,
-        bool(denoise),
-    )
+    x = _sample_inpaint(rng, process, score_fn, data, mask, basis, resolved)
     return x, jnp.asarray(nfe, jnp.int32)
 
 
-def to_grayscale(images: Array) -> Array:
-    """(B, H, W, 3) colour -> (B, H, W, 3) with every channel the mean of the three."""
-    return jnp.broadcast_to(jnp.mean(images, axis=-1, keepdims=True), images.shape)
-
-
-def sample_colorize(
-    rng: Array,
-    sde: SDE,
-    score_fn: ScoreFn,
-    gray: Array,
-    **pc_settings,
+def colorize(
+    sampler: PredictorCorrector, rng: Array, process: SDE, score_fn: ScoreFn, gray: Array
 ) -> tuple[Array, NFE]:
-    """Colour images whose gray level (channel mean) is `gray` (the reference's `get_pc_colorizer`).
+    """Colour images by inpainting with `sampler` in a colour basis whose first axis (the gray level) is known.
 
     Args:
       gray: (B, H, W, 1) gray levels, or (B, H, W, 3) images of which only the channel mean is
         used, in the model's input range.
-      pc_settings: as for `sample_pc`.
 
     Returns:
       (B, H, W, 3) samples whose channel mean equals the gray level exactly, and nfe.
@@ -149,4 +114,28 @@ def sample_colorize(
         raise ValueError(f"colorization needs gray images (B, H, W, 1) or (B, H, W, 3); got shape {gray.shape}")
     data = jnp.broadcast_to(jnp.mean(gray, axis=-1, keepdims=True), (*gray.shape[:3], 3))
     mask = jnp.array([1.0, 0.0, 0.0], data.dtype)  # the gray axis of COLOR_BASIS is known
-    return sample_inpaint(rng, sde, score_fn, data, mask, basis=COLOR_BASIS, **pc_settings)
+    return inpaint(sampler, rng, process, score_fn, data, mask, basis=COLOR_BASIS)
+
+
+def sample_inpaint(
+    rng: Array,
+    process: SDE,
+    score_fn: ScoreFn,
+    data: Array,
+    mask: Array,
+    *,
+    basis: Array | None = None,
+    **pc_settings,
+) -> tuple[Array, NFE]:
+    """`inpaint` with a `PredictorCorrector` of `pc_settings` (the keywords of `sample_pc`)."""
+    return inpaint(PredictorCorrector(**pc_settings), rng, process, score_fn, data, mask, basis)
+
+
+def to_grayscale(images: Array) -> Array:
+    """(B, H, W, 3) colour -> (B, H, W, 3) with every channel the mean of the three."""
+    return jnp.broadcast_to(jnp.mean(images, axis=-1, keepdims=True), images.shape)
+
+
+def sample_colorize(rng: Array, process: SDE, score_fn: ScoreFn, gray: Array, **pc_settings) -> tuple[Array, NFE]:
+    """`colorize` with a `PredictorCorrector` of `pc_settings` (the keywords of `sample_pc`)."""
+    return colorize(PredictorCorrector(**pc_settings), rng, process, score_fn, gray)

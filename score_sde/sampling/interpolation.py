@@ -7,7 +7,7 @@ interpolation keeps the latent norm typical of the prior's Gaussian), and decode
 import jax.numpy as jnp
 
 from score_sde._types import NFE, Array, ScoreFn
-from score_sde.sampling.probability_flow import decode, encode
+from score_sde.sampling.probability_flow import ProbabilityFlowODE
 from score_sde.sde import SDE
 
 
@@ -29,20 +29,15 @@ def slerp(z0: Array, z1: Array, fractions: Array) -> Array:
     return w0[expand] * z0[:, None] + w1[expand] * z1[:, None]
 
 
-def interpolate(
-    sde: SDE,
-    score_fn: ScoreFn,
-    x0: Array,
-    x1: Array,
-    num_points: int,
-    **ode_settings,
+def interpolate_path(
+    ode: ProbabilityFlowODE, process: SDE, score_fn: ScoreFn, x0: Array, x1: Array, num_points: int
 ) -> tuple[Array, NFE]:
-    """Decoded points along the latent great circle from x0 to x1 (both (B, *event)).
+    """Decoded points along the latent great circle from x0 to x1 (both (B, *event)), both ends
+    encoded and the path decoded by `ode`.
 
     Args:
       num_points: points per pair, endpoints included (>= 2); the first and last are the
         reconstructions of x0 and x1, equal to them up to the solver tolerance.
-      ode_settings: eps, solver, rtol, atol, num_steps, max_steps as for `encode`/`decode`.
 
     Returns:
       path (B, num_points, *event) and the total nfe of the encoding and decoding solves.
@@ -52,8 +47,22 @@ def interpolate(
     if x0.shape != x1.shape:
         raise ValueError(f"the endpoints must have the same shape; got {x0.shape} and {x1.shape}")
     batch = x0.shape[0]
-    latents, encode_nfe = encode(sde, score_fn, jnp.concatenate([x0, x1]), **ode_settings)
+    latents, encode_nfe = ode.encode(process, score_fn, jnp.concatenate([x0, x1]))
     path = slerp(latents[:batch], latents[batch:], jnp.linspace(0.0, 1.0, int(num_points)))
     flat = jnp.reshape(path, (batch * int(num_points), *x0.shape[1:]))
-    decoded, decode_nfe = decode(sde, score_fn, flat, **ode_settings)
+    decoded, decode_nfe = ode.decode(process, score_fn, flat)
     return jnp.reshape(decoded, path.shape), encode_nfe + decode_nfe
+
+
+def interpolate(
+    process: SDE,
+    score_fn: ScoreFn,
+    x0: Array,
+    x1: Array,
+    num_points: int,
+    **ode_settings,
+) -> tuple[Array, NFE]:
+    """`interpolate_path` with a `ProbabilityFlowODE` of `ode_settings` (eps, solver, rtol, atol,
+    num_steps, schedule, max_steps; the tolerances 1e-6 by default, as for `encode`/`decode`)."""
+    ode = ProbabilityFlowODE(**{"rtol": 1e-6, "atol": 1e-6, **ode_settings})
+    return interpolate_path(ode, process, score_fn, x0, x1, num_points)

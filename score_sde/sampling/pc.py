@@ -9,6 +9,7 @@ discretisation (`discretize`), the ancestral step and the Langevin step factor.
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any, ClassVar, cast, final
 
 import equinox as eqx
 import jax
@@ -18,6 +19,7 @@ from score_sde._types import NFE, Array, ScoreFn
 from score_sde.checks import check_positive_int, check_sampler_inputs, error_if_nonfinite
 from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
+from score_sde.sampling.samplers import Sampler, config_steps, register
 from score_sde.sde import SDE, batch_broadcast
 
 # predictor(rng, sde, score_fn, x, t, dt, probability_flow) -> (x, x_mean)
@@ -39,34 +41,34 @@ PREDICTORS: Registry[Step] = Registry("predictor")
 CORRECTORS: Registry[Step] = Registry("corrector")
 
 
-def _euler_maruyama(rng, sde, score_fn, x, t, dt, probability_flow):
+def _euler_maruyama(rng, process, score_fn, x, t, dt, probability_flow):
     """x <- x - f_rev(x, t) dt + g(t) sqrt(dt) z on the reverse SDE (no noise on the ODE)."""
-    drift, diffusion = sde.reverse(score_fn, probability_flow).sde(x, t)
+    drift, diffusion = process.reverse(score_fn, probability_flow).sde(x, t)
     x_mean = x - drift * dt
     return x_mean + batch_broadcast(diffusion, x) * jnp.sqrt(dt) * per_example_normal(rng, x.shape), x_mean
 
 
-def _reverse_diffusion(rng, sde, score_fn, x, t, dt, probability_flow):
+def _reverse_diffusion(rng, process, score_fn, x, t, dt, probability_flow):
     """x <- x - f_rev + G z with the process's own discretisation (DDPM / SMLD form for VP / VE);
     on the probability-flow ODE, f_rev = f - G^2 score / 2 and G = 0."""
-    rev_f, rev_G = sde.reverse(score_fn, probability_flow).discretize(x, t, dt)
+    rev_f, rev_G = process.reverse(score_fn, probability_flow).discretize(x, t, dt)
     x_mean = x - rev_f
     return x_mean + batch_broadcast(rev_G, x) * per_example_normal(rng, x.shape), x_mean
 
 
-def _ancestral(rng, sde, score_fn, x, t, dt, probability_flow):
+def _ancestral(rng, process, score_fn, x, t, dt, probability_flow):
     """Ancestral sampling: DDPM for VP and SMLD for VE as in the reference; for other processes the
     exact Gaussian posterior p(x_{t-dt} | x_t, x_0 = E[x_0 | x_t])."""
-    return sde.ancestral_step(x, t, dt, score_fn(x, t), per_example_normal(rng, x.shape))
+    return process.ancestral_step(x, t, dt, score_fn(x, t), per_example_normal(rng, x.shape))
 
 
-def _no_predictor(rng, sde, score_fn, x, t, dt, probability_flow):
+def _no_predictor(rng, process, score_fn, x, t, dt, probability_flow):
     return x, x
 
 
-def _langevin_loop(rng, sde, score_fn, x, t, dt, n_steps, step_size_fn):
+def _langevin_loop(rng, process, score_fn, x, t, dt, n_steps, step_size_fn):
     """n_steps of x <- x + e grad + sqrt(2 e) z, with e = step_size_fn(grad, noise, x, t) alpha."""
-    alpha = batch_broadcast(sde.langevin_alpha(t, dt), x)
+    alpha = batch_broadcast(process.langevin_alpha(t, dt), x)
 
     def body(i, carry):
         x, _ = carry
@@ -83,19 +85,19 @@ def _norm(v):
     return jnp.mean(jnp.linalg.norm(jnp.reshape(v, (v.shape[0], -1)), axis=-1))
 
 
-def _langevin(rng, sde, score_fn, x, t, dt, snr, n_steps):
+def _langevin(rng, process, score_fn, x, t, dt, snr, n_steps):
     """Langevin corrector: step e = 2 alpha (snr |z| / |score|)^2, norms averaged over the batch."""
     step = lambda grad, noise, x, t: 2.0 * (snr * _norm(noise) / _norm(grad)) ** 2
-    return _langevin_loop(rng, sde, score_fn, x, t, dt, n_steps, step)
+    return _langevin_loop(rng, process, score_fn, x, t, dt, n_steps, step)
 
 
-def _annealed_langevin(rng, sde, score_fn, x, t, dt, snr, n_steps):
+def _annealed_langevin(rng, process, score_fn, x, t, dt, snr, n_steps):
     """Annealed Langevin dynamics (NCSN): step e = 2 alpha (snr s(t))^2."""
-    step = lambda grad, noise, x, t: 2.0 * batch_broadcast((snr * sde.marginal_prob(x, t)[1]) ** 2, x)
-    return _langevin_loop(rng, sde, score_fn, x, t, dt, n_steps, step)
+    step = lambda grad, noise, x, t: 2.0 * batch_broadcast((snr * process.marginal_prob(x, t)[1]) ** 2, x)
+    return _langevin_loop(rng, process, score_fn, x, t, dt, n_steps, step)
 
 
-def _no_corrector(rng, sde, score_fn, x, t, dt, snr, n_steps):
+def _no_corrector(rng, process, score_fn, x, t, dt, snr, n_steps):
     return x, x
 
 
@@ -108,13 +110,15 @@ CORRECTORS.register("ald")(Step(_annealed_langevin, 1))
 CORRECTORS.register("none")(Step(_no_corrector, 0))
 
 
-def pc_scan(rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps, project=None):
-    """The PC loop from x at T down to eps (traced, call inside jit); returns (x, x_mean).
+def pc_scan(rng, process, score_fn, x, sampler: "PredictorCorrector", project=None):
+    """The PC loop of `sampler` (eps resolved) from x at T down to eps on `process`'s grid (traced,
+    call inside jit); returns (x, x_mean).
 
     project(rng, x, x_mean, t (B,)) -> (x, x_mean), if given, runs after every corrector and
     predictor update (inpainting replaces the known coordinates there).
     """
-    times, steps = sde.pc_grid(eps)
+    times, steps = process.pc_grid(sampler.eps)
+    predictor, corrector = sampler.steps()
     project = project or (lambda rng, x, x_mean, t: (x, x_mean))
 
     def step(carry, inputs):
@@ -124,47 +128,114 @@ def pc_scan(rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps,
         step_rng = jax.random.fold_in(rng, i)
         c_rng, p_rng = jax.random.split(step_rng)
         cp_rng, pp_rng = jax.random.split(jax.random.fold_in(step_rng, 1))
-        x, x_mean = project(cp_rng, *corrector.fn(c_rng, sde, score_fn, x, t_vec, dt, snr, n_steps_each), t_vec)
-        x, x_mean = predictor.fn(p_rng, sde, score_fn, x, t_vec, dt, predictor.probability_flow)
+        corrected = corrector.fn(c_rng, process, score_fn, x, t_vec, dt, sampler.snr, sampler.n_steps_each)
+        x, x_mean = project(cp_rng, *corrected, t_vec)
+        x, x_mean = predictor.fn(p_rng, process, score_fn, x, t_vec, dt, predictor.probability_flow)
         return project(pp_rng, x, x_mean, t_vec), None
 
-    (x, x_mean), _ = jax.lax.scan(step, (x, x), (jnp.arange(sde.N), times, steps))
+    (x, x_mean), _ = jax.lax.scan(step, (x, x), (jnp.arange(process.N), times, steps))
     return x, x_mean
 
 
 @eqx.filter_jit
-def _sample_pc(rng, sde, score_fn, shape, predictor, corrector, snr, n_steps_each, eps, denoise):
+def _sample_pc(rng, process, score_fn, shape, sampler: "PredictorCorrector"):
     prior_rng, loop_rng = jax.random.split(rng)
-    x = sde.prior_sampling(prior_rng, shape)
-    x, x_mean = pc_scan(loop_rng, sde, score_fn, x, predictor, corrector, snr, n_steps_each, eps)
-    return error_if_nonfinite(x_mean if denoise else x, "sample_pc")
+    x = process.prior_sampling(prior_rng, shape)
+    x, x_mean = pc_scan(loop_rng, process, score_fn, x, sampler)
+    return error_if_nonfinite(x_mean if sampler.denoise else x, "sample_pc")
 
 
-def resolve_pc(
-    sde: SDE, predictor: str, corrector: str, n_steps_each: int, num_steps: int | None, probability_flow: bool = False
-):
-    """Checked (sde re-discretised to num_steps, predictor Step, corrector Step, nfe)."""
-    predictor_step = PREDICTORS.get(predictor, "predictor")
-    corrector_step = CORRECTORS.get(corrector, "corrector")
-    if probability_flow:
-        if predictor == "ancestral_sampling":
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class PredictorCorrector(Sampler):
+    """Predictor-corrector sampling from the prior at T down to eps.
+
+    At each of the `num_steps` times of the process's grid (`pc_grid`: linspace(T, eps, num_steps)
+    with steps T / num_steps, as in the reference, or EDM's grid for `EDMPath`), runs the
+    corrector, then the predictor. `num_steps` None is the process's N; another value
+    re-discretises the process with N = num_steps. Sample i depends only on (rng, i).
+
+    predictor: one of PREDICTORS (euler_maruyama, reverse_diffusion, ancestral_sampling, none).
+    corrector: one of CORRECTORS (langevin, ald, none); snr and n_steps_each configure it.
+    eps: the smallest time (None: the process's `eps`). denoise: return the last update's mean,
+    without its noise (for reverse diffusion, the Tweedie step x + std^2 score at eps, as in the
+    reference). probability_flow: the predictor steps the probability-flow ODE (drift f - g^2
+    score / 2, no noise), the reference's option; the corrector is unchanged; ancestral_sampling
+    has no such form. nfe = num_steps * (predictor evals + n_steps_each corrector evals).
+    """
+
+    name: ClassVar[str] = "pc"
+    predictor: str = "reverse_diffusion"
+    corrector: str = "langevin"
+    snr: float = 0.16
+    n_steps_each: int = 1
+    num_steps: int | None = None
+    eps: float | None = None
+    denoise: bool = True
+    probability_flow: bool = False
+
+    def __post_init__(self):
+        PREDICTORS.get(self.predictor, "predictor")
+        CORRECTORS.get(self.corrector, "corrector")
+        if self.probability_flow and self.predictor == "ancestral_sampling":
             raise ValueError(
-                "predictor='ancestral_sampling' has no probability-flow form (as in the reference): choose "
-                "reverse_diffusion, euler_maruyama or none, or probability_flow=False"
+                "probability_flow=True: predictor='ancestral_sampling' has no probability-flow form (as in the "
+                "reference); choose reverse_diffusion, euler_maruyama or none, or probability_flow=False "
+                "(config.sampling.predictor, config.sampling.probability_flow)"
             )
-        predictor_step = dataclasses.replace(predictor_step, probability_flow=True)
-    check_positive_int(n_steps_each, "n_steps_each")
-    if num_steps is not None:
-        check_positive_int(num_steps, "num_steps")
-        sde = dataclasses.replace(sde, N=int(num_steps))
-    sde.check_discretization("num_steps" if num_steps is not None else "N")
-    nfe = sde.N * (predictor_step.evals + corrector_step.evals * n_steps_each)
-    return sde, predictor_step, corrector_step, nfe
+        check_positive_int(self.n_steps_each, "n_steps_each")
+        if self.num_steps is not None:
+            check_positive_int(self.num_steps, "num_steps")
+
+    @classmethod
+    def from_config(cls, sampling) -> "PredictorCorrector":
+        return cls(
+            predictor=str(sampling.predictor),
+            corrector=str(sampling.corrector),
+            snr=float(sampling.snr),
+            n_steps_each=int(sampling.n_steps_each),
+            num_steps=config_steps(sampling),
+            eps=float(sampling.eps),
+            denoise=bool(sampling.noise_removal),
+            probability_flow=bool(sampling.probability_flow),
+        )
+
+    def steps(self) -> tuple[Step, Step]:
+        """The predictor's and the corrector's registered `Step`s (the predictor on the probability flow if asked)."""
+        predictor = PREDICTORS.get(self.predictor, "predictor")
+        if self.probability_flow:
+            predictor = dataclasses.replace(predictor, probability_flow=True)
+        return predictor, CORRECTORS.get(self.corrector, "corrector")
+
+    def resolve(self, process: SDE, score_fn: ScoreFn, shape) -> tuple[SDE, "PredictorCorrector", tuple, int]:
+        """(process re-discretised to num_steps and checked, this sampler with eps resolved, the checked
+        shape, nfe) of a run on `process`."""
+        shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
+        if self.num_steps is not None:
+            process = dataclasses.replace(cast(Any, process), N=int(self.num_steps))
+        process.check_discretization("num_steps" if self.num_steps is not None else "N")
+        predictor, corrector = self.steps()
+        nfe = process.N * (predictor.evals + corrector.evals * self.n_steps_each)
+        resolved = dataclasses.replace(
+            self, snr=float(self.snr), n_steps_each=int(self.n_steps_each), eps=eps, denoise=bool(self.denoise)
+        )
+        return process, resolved, shape, nfe
+
+    def __call__(self, rng, process, score_fn, shape):
+        process, resolved, shape, nfe = self.resolve(process, score_fn, shape)
+        return _sample_pc(rng, process, score_fn, shape, resolved), jnp.asarray(nfe, jnp.int32)
+
+    @property
+    def marginal_score_use(self) -> str:
+        if not self.probability_flow:
+            return "the reverse-SDE predictor"
+        return f"the {self.corrector} corrector" if self.corrector != "none" else ""
 
 
 def sample_pc(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     shape: tuple[int, ...],
     *,
@@ -177,34 +248,7 @@ def sample_pc(
     denoise: bool = True,
     probability_flow: bool = False,
 ) -> tuple[Array, NFE]:
-    """Predictor-corrector sampling from the prior at T down to eps.
-
-    At each of the `num_steps` times of the process's grid (`sde.pc_grid`: linspace(T, eps,
-    num_steps) with steps T / num_steps, as in the reference, or EDM's grid for `EDMPath`),
-    runs the corrector, then the predictor. `num_steps` defaults to `sde.N`; another value
-    re-discretises the process with N = num_steps.
-
-    Args:
-      rng: PRNG key; sample i depends only on (rng, i) for the prior and the noise.
-      sde: forward process; score_fn(x (B, *event), t (B,)) -> score like x.
-      shape: (B, *event) of the samples.
-      predictor: one of PREDICTORS (euler_maruyama, reverse_diffusion, ancestral_sampling, none).
-      corrector: one of CORRECTORS (langevin, ald, none); snr and n_steps_each configure it.
-      eps: the smallest time; None takes the process's `sde.eps`.
-      denoise: return the last update's mean, without its noise (for reverse diffusion, the
-        Tweedie step x + std^2 score at eps, as in the reference).
-      probability_flow: the predictor steps the probability-flow ODE (drift f - g^2 score / 2,
-        no noise), the reference's `probability_flow` option; the corrector is unchanged.
-        ancestral_sampling has no such form.
-
-    Returns:
-      samples (B, *event) and nfe = num_steps * (predictor evals + n_steps_each corrector evals).
-    """
-    shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
-    sde, predictor_step, corrector_step, nfe = resolve_pc(
-        sde, predictor, corrector, n_steps_each, num_steps, probability_flow
-    )
-    x = _sample_pc(
-        rng, sde, score_fn, shape, predictor_step, corrector_step, float(snr), int(n_steps_each), eps, bool(denoise)
-    )
-    return x, jnp.asarray(nfe, jnp.int32)
+    """`PredictorCorrector` with these settings: samples (B, *event) from the prior at T and
+    nfe = num_steps * (predictor evals + n_steps_each corrector evals)."""
+    sampler = PredictorCorrector(predictor, corrector, snr, n_steps_each, num_steps, eps, denoise, probability_flow)
+    return sampler(rng, process, score_fn, shape)

@@ -4,68 +4,130 @@ dx/dt = f(t) x - g(t)^2 score(x, t) / 2 is integrated as one ODE state for the w
 the reference does with scipy), so an adaptive solver takes the same steps for every example.
 """
 
+import dataclasses
+from typing import ClassVar, final
+
 import equinox as eqx
 import jax.numpy as jnp
 
 from score_sde._types import NFE, Array, ScoreFn
 from score_sde.checks import check_sampler_inputs
 from score_sde.conversions import denoiser_of
-from score_sde.ode_solvers import batch_time, get_ode_solver, odeint
+from score_sde.ode_solvers import ODESettings, batch_time, get_ode_solver, odeint
+from score_sde.sampling.samplers import Sampler, config_schedule, register
 from score_sde.sde import SDE, get_timesteps
 from score_sde.sde.schedules import check_schedule
 
 
-def _flow(sde: SDE, score_fn: ScoreFn):
-    reverse = sde.reverse(score_fn, probability_flow=True)
+def _flow(process: SDE, score_fn: ScoreFn):
+    reverse = process.reverse(score_fn, probability_flow=True)
     return lambda t, x: reverse.sde(x, batch_time(t, x))[0]
 
 
 @eqx.filter_jit
-def _solve_flow(sde, score_fn, x, t0, t1, solver, rtol, atol, num_steps, max_steps, schedule):
+def _solve_flow(process, score_fn, x, t0, t1, settings: ODESettings, schedule: str):
     step_times = None
-    if num_steps is not None and schedule != "time_uniform":
-        step_times = get_timesteps(sde, num_steps, min(t0, t1), schedule)
+    if settings.num_steps is not None and schedule != "time_uniform":
+        step_times = get_timesteps(process, settings.num_steps, min(t0, t1), schedule)
         step_times = step_times if t0 > t1 else step_times[::-1]
-    return odeint(
-        _flow(sde, score_fn),
-        x,
-        t0,
-        t1,
-        solver=solver,
-        rtol=rtol,
-        atol=atol,
-        num_steps=num_steps,
-        max_steps=max_steps,
-        step_times=step_times,
-    )
-
-
-def _solve_between(sde, score_fn, x, eps, towards_prior, solver, rtol, atol, num_steps, max_steps, schedule):
-    """Checked probability-flow solve from eps to T (towards_prior) or from T to eps."""
-    get_ode_solver(solver, num_steps)
-    _, eps = check_sampler_inputs(sde, score_fn, x.shape, eps)
-    schedule = sde.default_schedule if schedule is None else schedule
-    check_schedule(schedule)
-    t0, t1 = (eps, sde.T) if towards_prior else (sde.T, eps)
-    return _solve_flow(sde, score_fn, x, t0, t1, solver, float(rtol), float(atol), num_steps, int(max_steps), schedule)
+    return odeint(_flow(process, score_fn), x, t0, t1, settings, step_times)
 
 
 DENOISING_STEPS = ("tweedie", "reverse_diffusion")
 
 
 @eqx.filter_jit
-def _denoise(sde, score_fn, x, eps, step):
+def _denoise(process, score_fn, x, eps, step):
     t = batch_time(eps, x)
     if step == "tweedie":
-        return denoiser_of(sde, score_fn)(x, t)
+        return denoiser_of(process, score_fn)(x, t)
     # the reference's: one reverse-diffusion predictor step at eps on the process's grid, its mean
-    rev_f, _ = sde.reverse(score_fn).discretize(x, t, sde.pc_grid(eps)[1][-1])
+    rev_f, _ = process.reverse(score_fn).discretize(x, t, process.pc_grid(eps)[1][-1])
     return x - rev_f
+
+
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class ProbabilityFlowODE(Sampler):
+    """The probability-flow ODE dx/dt = f(t) x - g(t)^2 score(x, t) / 2, solved by diffrax between the
+    prior at T and eps: sampling (`__call__`), and encoding data to latents and back (`encode`,
+    `decode`; `interpolation.interpolate_path`).
+
+    solver: adaptive (tsit5, dopri5, dopri8, bosh3, heun, midpoint; PID controller with rtol/atol)
+    when num_steps is None, else num_steps fixed steps (also euler) on `schedule` (None: the
+    process's `default_schedule`). eps: the smallest time (None: the process's `eps`). denoise:
+    sampling ends with a denoising step at eps (one more evaluation): `denoise_step` "tweedie",
+    the denoiser E[x_0 | x_eps] = (x + s^2 score) / a, or "reverse_diffusion", the reference's:
+    the mean of one reverse-diffusion predictor step at eps (for VP, (2 - sqrt(1 - beta_0)) x +
+    beta_0 score with the DDPM chain's first beta; for VE, x + sigma_min^2 score). max_steps: an
+    adaptive solve needing more steps raises an error instead of returning.
+    """
+
+    name: ClassVar[str] = "ode"
+    continuous_ode: ClassVar[bool] = True
+    solver: str = "tsit5"
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    eps: float | None = None
+    denoise: bool = True
+    denoise_step: str = "tweedie"
+    num_steps: int | None = None
+    schedule: str | None = None
+    max_steps: int = 4096
+
+    def __post_init__(self):
+        get_ode_solver(self.solver, self.num_steps)
+        if self.denoise_step not in DENOISING_STEPS:
+            raise ValueError(f"denoise_step={self.denoise_step!r}: choose from {DENOISING_STEPS}")
+
+    @classmethod
+    def from_config(cls, sampling) -> "ProbabilityFlowODE":
+        return cls(
+            solver=str(sampling.ode_solver),
+            rtol=float(sampling.rtol),
+            atol=float(sampling.atol),
+            eps=float(sampling.eps),
+            denoise=bool(sampling.noise_removal),
+            denoise_step=str(sampling.ode_denoise_step),
+            num_steps=int(sampling.ode_num_steps) or None,
+            schedule=config_schedule(sampling),
+        )
+
+    def _solve(self, process: SDE, score_fn: ScoreFn, x: Array, towards_prior: bool) -> tuple[Array, NFE]:
+        """Checked solve from eps to T (towards_prior) or from T to eps."""
+        _, eps = check_sampler_inputs(process, score_fn, x.shape, self.eps)
+        schedule = process.default_schedule if self.schedule is None else self.schedule
+        check_schedule(schedule)
+        t0, t1 = (eps, process.T) if towards_prior else (process.T, eps)
+        settings = ODESettings(self.solver, float(self.rtol), float(self.atol), self.num_steps, int(self.max_steps))
+        return _solve_flow(process, score_fn, x, t0, t1, settings, schedule)
+
+    def __call__(self, rng, process, score_fn, shape):
+        shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
+        x, nfe = self.decode(process, score_fn, process.prior_sampling(rng, shape))
+        if self.denoise:
+            x, nfe = _denoise(process, score_fn, x, eps, self.denoise_step), nfe + 1
+        return x, jnp.asarray(nfe, jnp.int32)
+
+    def encode(self, process: SDE, score_fn: ScoreFn, x: Array) -> tuple[Array, NFE]:
+        """Data x (B, *event) taken at eps to its latent z at T along the probability flow, and nfe."""
+        z, nfe = self._solve(process, score_fn, x, True)
+        return z, jnp.asarray(nfe, jnp.int32)
+
+    def decode(self, process: SDE, score_fn: ScoreFn, z: Array) -> tuple[Array, NFE]:
+        """Latents z (B, *event) at T back to data at eps (no denoising step; the inverse of `encode`), and nfe."""
+        x, nfe = self._solve(process, score_fn, z, False)
+        return x, jnp.asarray(nfe, jnp.int32)
+
+    @property
+    def marginal_score_use(self) -> str:
+        return ""
 
 
 def sample_ode(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     shape: tuple[int, ...],
     *,
@@ -79,35 +141,14 @@ def sample_ode(
     schedule: str | None = None,
     max_steps: int = 4096,
 ) -> tuple[Array, NFE]:
-    """Samples by integrating the probability-flow ODE from the prior at T to eps.
-
-    Args:
-      solver: adaptive (tsit5, dopri5, dopri8, bosh3, heun, midpoint; PID controller with
-        rtol/atol) when num_steps is None, else num_steps fixed steps (also euler) on
-        `schedule` (None: the process's `default_schedule`).
-      eps: the smallest time; None takes the process's `sde.eps`.
-      denoise: end with a denoising step at eps (one more evaluation): `denoise_step`
-        "tweedie", the denoiser E[x_0 | x_eps] = (x + s^2 score) / a, or "reverse_diffusion",
-        the reference's: the mean of one reverse-diffusion predictor step at eps (for VP,
-        (2 - sqrt(1 - beta_0)) x + beta_0 score with the DDPM chain's first beta; for VE,
-        x + sigma_min^2 score).
-      max_steps: an adaptive solve needing more steps raises an error instead of returning.
-
-    Returns:
-      samples (B, *event) and nfe (evaluations on the whole batch).
-    """
-    shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
-    if denoise_step not in DENOISING_STEPS:
-        raise ValueError(f"denoise_step={denoise_step!r}: choose from {DENOISING_STEPS}")
-    x_T = sde.prior_sampling(rng, shape)
-    x, nfe = _solve_between(sde, score_fn, x_T, eps, False, solver, rtol, atol, num_steps, max_steps, schedule)
-    if denoise:
-        x, nfe = _denoise(sde, score_fn, x, eps, denoise_step), nfe + 1
-    return x, jnp.asarray(nfe, jnp.int32)
+    """`ProbabilityFlowODE` with these settings: samples (B, *event) from the prior at T and nfe
+    (evaluations on the whole batch)."""
+    ode = ProbabilityFlowODE(solver, rtol, atol, eps, denoise, denoise_step, num_steps, schedule, max_steps)
+    return ode(rng, process, score_fn, shape)
 
 
 def encode(
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     x: Array,
     *,
@@ -127,12 +168,12 @@ def encode(
 
     Returns z (B, *event) and nfe. `decode` with the same settings inverts it up to solver tolerance.
     """
-    z, nfe = _solve_between(sde, score_fn, x, eps, True, solver, rtol, atol, num_steps, max_steps, schedule)
-    return z, jnp.asarray(nfe, jnp.int32)
+    ode = ProbabilityFlowODE(solver, rtol, atol, eps, num_steps=num_steps, schedule=schedule, max_steps=max_steps)
+    return ode.encode(process, score_fn, x)
 
 
 def decode(
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     z: Array,
     *,
@@ -145,5 +186,5 @@ def decode(
     max_steps: int = 4096,
 ) -> tuple[Array, NFE]:
     """Maps latents z (B, *event) at T back to data at eps; the inverse of `encode`."""
-    x, nfe = _solve_between(sde, score_fn, z, eps, False, solver, rtol, atol, num_steps, max_steps, schedule)
-    return x, jnp.asarray(nfe, jnp.int32)
+    ode = ProbabilityFlowODE(solver, rtol, atol, eps, num_steps=num_steps, schedule=schedule, max_steps=max_steps)
+    return ode.decode(process, score_fn, z)

@@ -6,6 +6,7 @@ forward in s = T - t: dx = -[f(x, T - s) - g^2 score] ds + g(T - s) dW_s. Noise 
 """
 
 import dataclasses
+from typing import ClassVar, final
 
 import diffrax
 import equinox as eqx
@@ -18,6 +19,7 @@ from score_sde.checks import check_positive_int, check_sampler_inputs, error_if_
 from score_sde.conversions import denoiser_of
 from score_sde.ode_solvers import SolverSpec, batch_time
 from score_sde.registry import Registry
+from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, batch_broadcast, get_timesteps
 from score_sde.sde.schedules import check_schedule
 
@@ -36,8 +38,8 @@ class PerExampleBrownianPath(diffrax.AbstractPath):
     SDE_SOLVERS holds; about 5x cheaper than a virtual Brownian tree per example.
     """
 
-    t0: float
-    t1: float
+    t0: float  # type: ignore[misc]  # diffrax declares the path's ends abstract (equinox AbstractVar)
+    t1: float  # type: ignore[misc]
     keys: Array  # (B, key)
     event_shape: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
 
@@ -49,38 +51,97 @@ class PerExampleBrownianPath(diffrax.AbstractPath):
 
 
 @eqx.filter_jit
-def _sample_sde(rng, sde, score_fn, shape, solver, num_steps, eps, denoise, schedule):
+def _sample_sde(rng, process, score_fn, shape, sampler: "ReverseTimeSDE", num_steps: int, eps: float, schedule: str):
     prior_rng, path_rng = jax.random.split(rng)
-    x_T = sde.prior_sampling(prior_rng, shape)
-    reverse = sde.reverse(score_fn)
-    span = sde.T - eps
+    x_T = process.prior_sampling(prior_rng, shape)
+    reverse = process.reverse(score_fn)
+    span = process.T - eps
 
     def drift(s, x, args):
-        return -reverse.sde(x, batch_time(sde.T - s, x))[0]
+        return -reverse.sde(x, batch_time(process.T - s, x))[0]
 
     def diffusion(s, x, args):
-        g = sde.sde(x, batch_time(sde.T - s, x))[1]
+        g = process.sde(x, batch_time(process.T - s, x))[1]
         return lineax.DiagonalLinearOperator(batch_broadcast(g, x) * jnp.ones_like(x))
 
     keys = jax.vmap(jax.random.fold_in, (None, 0))(path_rng, jnp.arange(shape[0]))
     path = PerExampleBrownianPath(0.0, span, keys, shape[1:])
-    terms = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, path))
+    terms: diffrax.MultiTerm = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, path))
     if schedule == "time_uniform":
         steps = dict(dt0=span / num_steps)
     else:  # s = T - t on the schedule's grid, increasing from 0 to T - eps
-        steps = dict(dt0=None, stepsize_controller=diffrax.StepTo(sde.T - get_timesteps(sde, num_steps, eps, schedule)))
+        steps = dict(
+            dt0=None, stepsize_controller=diffrax.StepTo(process.T - get_timesteps(process, num_steps, eps, schedule))
+        )
     solution = diffrax.diffeqsolve(
-        terms, solver.make(), t0=0.0, t1=span, y0=x_T, saveat=diffrax.SaveAt(t1=True), max_steps=num_steps, **steps
+        terms,
+        SDE_SOLVERS.get(sampler.solver).make(),
+        t0=0.0,
+        t1=span,
+        y0=x_T,
+        saveat=diffrax.SaveAt(t1=True),
+        max_steps=num_steps,
+        **steps,
     )
     x = solution.ys[0]
-    if denoise:
-        x = denoiser_of(sde, score_fn)(x, batch_time(eps, x))
+    if sampler.denoise:
+        x = denoiser_of(process, score_fn)(x, batch_time(eps, x))
     return error_if_nonfinite(x, "sample_sde")
+
+
+@register
+@final
+@dataclasses.dataclass(frozen=True)
+class ReverseTimeSDE(Sampler):
+    """The reverse-time SDE from the prior at T to eps in num_steps steps (None: the process's N).
+
+    solver: one of SDE_SOLVERS: euler_maruyama (strong order 1 for additive noise), heun (2
+    evaluations a step) or reversible_heun (1 a step, algebraically reversible). schedule: the step
+    grid (None: the process's `default_schedule`; equal steps for all but `EDMPath`). eps: the
+    smallest time (None: the process's `eps`). denoise: end with the denoiser E[x_0 | x_eps] = (x +
+    s^2 score) / a at eps. nfe = initial + per-step evaluations * num_steps (+1 with `denoise`).
+    """
+
+    name: ClassVar[str] = "sde"
+    solver: str = "euler_maruyama"
+    num_steps: int | None = None
+    schedule: str | None = None
+    eps: float | None = None
+    denoise: bool = True
+
+    def __post_init__(self):
+        SDE_SOLVERS.get(self.solver, "solver")
+        if self.num_steps is not None:
+            check_positive_int(self.num_steps, "num_steps")
+
+    @classmethod
+    def from_config(cls, sampling) -> "ReverseTimeSDE":
+        return cls(
+            solver=str(sampling.sde_solver),
+            num_steps=config_steps(sampling),
+            schedule=config_schedule(sampling),
+            eps=float(sampling.eps),
+            denoise=bool(sampling.noise_removal),
+        )
+
+    def __call__(self, rng, process, score_fn, shape):
+        spec = SDE_SOLVERS.get(self.solver, "solver")
+        shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
+        schedule = process.default_schedule if self.schedule is None else self.schedule
+        check_schedule(schedule)
+        num_steps = int(self.num_steps or process.N)
+        resolved = ReverseTimeSDE(self.solver, num_steps, schedule, eps, bool(self.denoise))
+        x = _sample_sde(rng, process, score_fn, shape, resolved, num_steps, eps, schedule)
+        return x, jnp.asarray(spec.initial_evals + spec.evals_per_step * num_steps + int(self.denoise), jnp.int32)
+
+    @property
+    def marginal_score_use(self) -> str:
+        return "the reverse SDE"
 
 
 def sample_sde(
     rng: Array,
-    sde: SDE,
+    process: SDE,
     score_fn: ScoreFn,
     shape: tuple[int, ...],
     *,
@@ -90,23 +151,6 @@ def sample_sde(
     eps: float | None = None,
     denoise: bool = True,
 ) -> tuple[Array, NFE]:
-    """Samples by solving the reverse-time SDE from the prior at T to eps in num_steps steps.
-
-    Args:
-      solver: one of SDE_SOLVERS: euler_maruyama (strong order 1 for additive noise), heun
-        (2 evaluations a step) or reversible_heun (1 a step, algebraically reversible).
-      schedule: the step grid (None: the process's `default_schedule`; equal steps for all
-        but `EDMPath`).
-      eps: the smallest time; None takes the process's `sde.eps`.
-      denoise: end with the denoiser E[x_0 | x_eps] = (x + s^2 score) / a at eps (one more evaluation).
-
-    Returns:
-      samples (B, *event) and nfe = initial + per-step evaluations * num_steps (+1 if denoise).
-    """
-    spec = SDE_SOLVERS.get(solver, "solver")
-    check_positive_int(num_steps, "num_steps")
-    shape, eps = check_sampler_inputs(sde, score_fn, shape, eps)
-    schedule = sde.default_schedule if schedule is None else schedule
-    check_schedule(schedule)
-    x = _sample_sde(rng, sde, score_fn, shape, spec, int(num_steps), eps, bool(denoise), schedule)
-    return x, jnp.asarray(spec.initial_evals + spec.evals_per_step * num_steps + int(denoise), jnp.int32)
+    """`ReverseTimeSDE` with these settings: samples (B, *event) and nfe = initial + per-step
+    evaluations * num_steps (+1 with `denoise`)."""
+    return ReverseTimeSDE(solver, num_steps, schedule, eps, denoise)(rng, process, score_fn, shape)

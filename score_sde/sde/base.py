@@ -19,6 +19,7 @@ override.
 """
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +30,7 @@ from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
 from score_sde.sde.schedules import get_timesteps
 
-SDES: Registry[type] = Registry("SDE")
+SDES: Registry[Any] = Registry("SDE")  # process classes, each with a from_config(config.model)
 
 
 def batch_broadcast(values: Array, x: Array) -> Array:
@@ -67,9 +68,18 @@ def time_derivative(fn, t: Array) -> Array:
 class SDE:
     """Interface and generic behaviour of the forward processes (Gaussian paths)."""
 
-    T: float = 1.0
     N: int
-    eps: float = 1e-3
+
+    @property
+    def T(self) -> float:
+        """The end time of the path (a field or property of each process; 1 by default)."""
+        return 1.0
+
+    @property
+    def eps(self) -> float:
+        """The smallest time samplers and the likelihood use by default (1e-3 by default)."""
+        return 1e-3
+
     # the time grid the fixed-step samplers use by default (see `get_timesteps`)
     default_schedule: str = "time_uniform"
     # what config.model.parameterization = "auto" means for this process

@@ -11,8 +11,8 @@ def check_schedule(schedule: str, setting: str = "schedule") -> None:
         raise ValueError(f"unknown {setting}={schedule!r}: choose from {SCHEDULES}")
 
 
-def get_timesteps(sde, num_steps: int, eps: float, schedule: str = "time_uniform", rho: float = 7.0):
-    """Times t_0 = T > t_1 > ... > t_num_steps = eps, shape (num_steps + 1,), for a process `sde`.
+def get_timesteps(process, num_steps: int, eps: float, schedule: str = "time_uniform", rho: float = 7.0):
+    """Times t_0 = T > t_1 > ... > t_num_steps = eps, shape (num_steps + 1,), for a process `process`.
 
     time_uniform: equal steps in t. log_snr_uniform: equal steps in lambda (the DPM-Solver
     choice). karras: the EDM grid sigma_i = (s_max^(1/rho) + i/n (s_min^(1/rho) - s_max^(1/rho)))^rho
@@ -20,12 +20,12 @@ def get_timesteps(sde, num_steps: int, eps: float, schedule: str = "time_uniform
     """
     check_schedule(schedule)
     fractions = jnp.linspace(0.0, 1.0, num_steps + 1)
-    lam_T, lam_eps = sde.log_snr(jnp.array([sde.T, eps]))
+    lam_T, lam_eps = process.log_snr(jnp.array([process.T, eps]))
     if schedule == "time_uniform":
-        times = sde.T + fractions * (eps - sde.T)
+        times = process.T + fractions * (eps - process.T)
     elif schedule == "log_snr_uniform":
-        times = sde.inverse_log_snr(lam_T + fractions * (lam_eps - lam_T))
+        times = process.inverse_log_snr(lam_T + fractions * (lam_eps - lam_T))
     else:
         inv_max, inv_min = jnp.exp(-lam_T / (2 * rho)), jnp.exp(-lam_eps / (2 * rho))  # sigma~^(1/rho)
-        times = sde.inverse_log_snr(-2 * rho * jnp.log(inv_max + fractions * (inv_min - inv_max)))
-    return times.at[0].set(sde.T).at[-1].set(eps)  # exact end points despite round-off
+        times = process.inverse_log_snr(-2 * rho * jnp.log(inv_max + fractions * (inv_min - inv_max)))
+    return times.at[0].set(process.T).at[-1].set(eps)  # exact end points despite round-off

@@ -75,9 +75,10 @@ def run_pieces(
     axis, with "indices"; {"pieces", "pieces_reused", "pieces_computed", "time_s"}).
     Without a store, this process computes every piece and keeps them in memory."""
     start = time.time()
+    pieces: list[dict[str, np.ndarray]]
     if store is None:
-        pieces = [compute(k) for k in tqdm(range(count), desc=desc, unit="piece", disable=not progress)]
-        pieces = [{"indices": np.asarray(indices), **to_numpy(values)} for indices, values in pieces]
+        computed = [compute(k) for k in tqdm(range(count), desc=desc, unit="piece", disable=not progress)]
+        pieces = [{"indices": np.asarray(indices), **to_numpy(values)} for indices, values in computed]
         reused = 0
     else:
         reused = sum(store.done(k) for k in range(count))
