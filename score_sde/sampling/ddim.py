@@ -20,7 +20,7 @@ from score_sde.noise import per_example_normal
 from score_sde.ode_solvers import batch_time
 from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, get_timesteps, posterior_step
-from score_sde.sde.schedules import check_schedule
+from score_sde.sde.schedules import resolve_schedule
 
 
 def scalar_coefficients(process: SDE, t: Array) -> tuple[Array, Array]:
@@ -34,13 +34,6 @@ def finish(process: SDE, score_fn: ScoreFn, x: Array, eps: float, denoise: bool,
     if denoise:
         x = denoiser_of(process, score_fn)(x, batch_time(eps, x))
     return error_if_nonfinite(x, name)
-
-
-def resolve_schedule(process: SDE, schedule: str | None) -> str:
-    """`schedule`, None meaning the process's `default_schedule`, checked."""
-    schedule = process.default_schedule if schedule is None else schedule
-    check_schedule(schedule)
-    return schedule
 
 
 @eqx.filter_jit

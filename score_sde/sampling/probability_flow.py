@@ -16,7 +16,7 @@ from score_sde.conversions import denoiser_of
 from score_sde.ode_solvers import ODESettings, batch_time, get_ode_solver, odeint
 from score_sde.sampling.samplers import Sampler, config_schedule, register
 from score_sde.sde import SDE, get_timesteps
-from score_sde.sde.schedules import check_schedule
+from score_sde.sde.schedules import resolve_schedule
 
 
 def _flow(process: SDE, score_fn: ScoreFn):
@@ -97,8 +97,7 @@ class ProbabilityFlowODE(Sampler):
     def _solve(self, process: SDE, score_fn: ScoreFn, x: Array, towards_prior: bool) -> tuple[Array, NFE]:
         """Checked solve from eps to T (towards_prior) or from T to eps."""
         _, eps = check_sampler_inputs(process, score_fn, x.shape, self.eps)
-        schedule = process.default_schedule if self.schedule is None else self.schedule
-        check_schedule(schedule)
+        schedule = resolve_schedule(process, self.schedule)
         t0, t1 = (eps, process.T) if towards_prior else (process.T, eps)
         settings = ODESettings(self.solver, float(self.rtol), float(self.atol), self.num_steps, int(self.max_steps))
         return _solve_flow(process, score_fn, x, t0, t1, settings, schedule)

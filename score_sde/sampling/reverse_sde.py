@@ -21,7 +21,7 @@ from score_sde.ode_solvers import SolverSpec, batch_time
 from score_sde.registry import Registry
 from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, batch_broadcast, get_timesteps
-from score_sde.sde.schedules import check_schedule
+from score_sde.sde.schedules import resolve_schedule
 
 SDE_SOLVERS: Registry[SolverSpec] = Registry("SDE solver")
 SDE_SOLVERS.register("euler_maruyama")(SolverSpec(diffrax.Euler, 1, 0))
@@ -127,8 +127,7 @@ class ReverseTimeSDE(Sampler):
     def __call__(self, rng, process, score_fn, shape):
         spec = SDE_SOLVERS.get(self.solver, "solver")
         shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
-        schedule = process.default_schedule if self.schedule is None else self.schedule
-        check_schedule(schedule)
+        schedule = resolve_schedule(process, self.schedule)
         num_steps = int(self.num_steps or process.N)
         resolved = ReverseTimeSDE(self.solver, num_steps, schedule, eps, bool(self.denoise))
         x = _sample_sde(rng, process, score_fn, shape, resolved, num_steps, eps, schedule)

@@ -11,6 +11,13 @@ def check_schedule(schedule: str, setting: str = "schedule") -> None:
         raise ValueError(f"unknown {setting}={schedule!r}: choose from {SCHEDULES}")
 
 
+def resolve_schedule(process, schedule: str | None) -> str:
+    """`schedule`, None meaning the process's `default_schedule`, checked."""
+    schedule = process.default_schedule if schedule is None else schedule
+    check_schedule(schedule)
+    return schedule
+
+
 def get_timesteps(process, num_steps: int, eps: float, schedule: str = "time_uniform", rho: float = 7.0):
     """Times t_0 = T > t_1 > ... > t_num_steps = eps, shape (num_steps + 1,), for a process `process`.
 
