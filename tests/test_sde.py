@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from score_sde.config import base_config
-from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, GaussianPath, LinearFlow, SubVPSDE, get_sde
+from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, GaussianPath, LinearFlow, SubVPSDE, chain_of, get_sde
 from tests.helpers import ALL_SDES, NEW_IDS, NEW_PROCESSES, SDE_IDS
 
 
@@ -48,7 +48,7 @@ def test_vp_discretize_is_the_ddpm_update():
     for i in [0, 1, 500, 999]:
         # a time inside step i: the index is int(t (N - 1) / T), which truncates as in the reference
         t = jnp.full((5,), min((i + 0.3) / 999, 1.0))
-        f, G = sde.discretize(x, t)
+        f, G = chain_of(sde).discretize(x, t)
         np.testing.assert_allclose(x + f, np.sqrt(1 - betas[i]) * np.asarray(x), rtol=1e-6)
         np.testing.assert_allclose(G, np.sqrt(betas[i]), rtol=1e-6)
 
@@ -72,7 +72,7 @@ def test_ve_discretize_is_the_smld_update():
     sigmas = 0.01 * (50.0 / 0.01) ** (np.arange(100) / 99)
     x = jnp.ones((4, 2))
     for i in [0, 1, 50, 99]:
-        f, G = sde.discretize(x, jnp.full((4,), min((i + 0.3) / 99, 1.0)))
+        f, G = chain_of(sde).discretize(x, jnp.full((4,), min((i + 0.3) / 99, 1.0)))
         previous = sigmas[i - 1] if i > 0 else 0.0
         np.testing.assert_allclose(f, 0.0)
         np.testing.assert_allclose(G, np.sqrt(sigmas[i] ** 2 - previous**2), rtol=1e-5)
@@ -83,7 +83,7 @@ def test_subvp_discretize_is_euler_maruyama():
     x = jax.random.normal(jax.random.PRNGKey(1), (3, 4))
     t = jnp.array([0.1, 0.5, 0.9])
     drift, diffusion = sde.sde(x, t)
-    f, G = sde.discretize(x, t)
+    f, G = chain_of(sde).discretize(x, t)
     np.testing.assert_allclose(f, drift / 50, rtol=1e-6)
     np.testing.assert_allclose(G, diffusion * np.sqrt(1 / 50), rtol=1e-6)
 
@@ -110,7 +110,7 @@ def test_reverse_sde_and_probability_flow(sde):
     np.testing.assert_allclose(rev_diffusion, diffusion)
     np.testing.assert_allclose(flow_drift, drift - 0.5 * g2 * score_fn(x, t), rtol=1e-5)
     np.testing.assert_array_equal(flow_diffusion, 0.0)
-    _, flow_G = sde.reverse(score_fn, probability_flow=True).discretize(x, t)
+    _, flow_G = chain_of(sde).reverse_discretize(x, t, None, score_fn, probability_flow=True)
     np.testing.assert_array_equal(flow_G, 0.0)
 
 
@@ -250,7 +250,7 @@ def test_new_priors_and_discretisations(process):
     # the generic N-step chain is the exact forward transition: marginal variance is kept
     t, dt = jnp.full((4,), 0.5 * process.T), 0.01 * process.T
     x = jnp.ones((4, 2))
-    f, G = process.discretize(x, t, dt)
+    f, G = chain_of(process).discretize(x, t, dt)
     a_t, s_t = process.marginal_coefficients(t)
     a_p, s_p = process.marginal_coefficients(t - dt)
     np.testing.assert_allclose(x + f, (a_t / a_p)[:, None] * x, rtol=1e-5)

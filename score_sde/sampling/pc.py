@@ -1,10 +1,10 @@
 """Predictor-corrector sampling (Song et al. 2021, Algorithms 2-3), as one `lax.scan` on device.
 
-On the process's grid (`sde.pc_grid`: N times from T to eps, each with its step dt), a
-predictor takes one reverse-time step from t to t - dt; a corrector runs `n_steps_each`
-Langevin MCMC steps at fixed t. Both return (x, x_mean), x_mean being the update without its
-final noise. Every predictor and corrector works with every process: the processes supply the
-discretisation (`discretize`), the ancestral step and the Langevin step factor.
+On the process's chain (`score_sde.sde.chain.chain_of(process)`: N times from T to eps, each
+with its step dt), a predictor takes one reverse-time step from t to t - dt; a corrector runs
+`n_steps_each` Langevin MCMC steps at fixed t. Both return (x, x_mean), x_mean being the update
+without its final noise. Every predictor and corrector works with every process: the chain
+supplies the discretisation (`discretize`), the ancestral step and the Langevin step factor.
 """
 
 import dataclasses
@@ -21,6 +21,7 @@ from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
 from score_sde.sampling.samplers import Sampler, config_steps, register
 from score_sde.sde import SDE, batch_broadcast
+from score_sde.sde.chain import chain_of
 
 # predictor(rng, sde, score_fn, x, t, dt, probability_flow) -> (x, x_mean)
 Predictor = Callable[[Array, SDE, ScoreFn, Array, Array, Array, bool], tuple[Array, Array]]
@@ -51,7 +52,7 @@ def _euler_maruyama(rng, process, score_fn, x, t, dt, probability_flow):
 def _reverse_diffusion(rng, process, score_fn, x, t, dt, probability_flow):
     """x <- x - f_rev + G z with the process's own discretisation (DDPM / SMLD form for VP / VE);
     on the probability-flow ODE, f_rev = f - G^2 score / 2 and G = 0."""
-    rev_f, rev_G = process.reverse(score_fn, probability_flow).discretize(x, t, dt)
+    rev_f, rev_G = chain_of(process).reverse_discretize(x, t, dt, score_fn, probability_flow)
     x_mean = x - rev_f
     return x_mean + batch_broadcast(rev_G, x) * per_example_normal(rng, x.shape), x_mean
 
@@ -59,7 +60,7 @@ def _reverse_diffusion(rng, process, score_fn, x, t, dt, probability_flow):
 def _ancestral(rng, process, score_fn, x, t, dt, probability_flow):
     """Ancestral sampling: DDPM for VP and SMLD for VE as in the reference; for other processes the
     exact Gaussian posterior p(x_{t-dt} | x_t, x_0 = E[x_0 | x_t])."""
-    return process.ancestral_step(x, t, dt, score_fn(x, t), per_example_normal(rng, x.shape))
+    return chain_of(process).ancestral_step(x, t, dt, score_fn(x, t), per_example_normal(rng, x.shape))
 
 
 def _no_predictor(rng, process, score_fn, x, t, dt, probability_flow):
@@ -68,7 +69,7 @@ def _no_predictor(rng, process, score_fn, x, t, dt, probability_flow):
 
 def _langevin_loop(rng, process, score_fn, x, t, dt, n_steps, step_size_fn):
     """n_steps of x <- x + e grad + sqrt(2 e) z, with e = step_size_fn(grad, noise, x, t) alpha."""
-    alpha = batch_broadcast(process.langevin_alpha(t, dt), x)
+    alpha = batch_broadcast(chain_of(process).langevin_alpha(t, dt), x)
 
     def body(i, carry):
         x, _ = carry
@@ -117,7 +118,7 @@ def pc_scan(rng, process, score_fn, x, sampler: "PredictorCorrector", project=No
     project(rng, x, x_mean, t (B,)) -> (x, x_mean), if given, runs after every corrector and
     predictor update (inpainting replaces the known coordinates there).
     """
-    times, steps = process.pc_grid(sampler.eps)
+    times, steps = chain_of(process).grid(cast(float, sampler.eps))  # resolved by `resolve`
     predictor, corrector = sampler.steps()
     project = project or (lambda rng, x, x_mean, t: (x, x_mean))
 
@@ -151,7 +152,7 @@ def _sample_pc(rng, process, score_fn, shape, sampler: "PredictorCorrector"):
 class PredictorCorrector(Sampler):
     """Predictor-corrector sampling from the prior at T down to eps.
 
-    At each of the `num_steps` times of the process's grid (`pc_grid`: linspace(T, eps, num_steps)
+    At each of the `num_steps` times of the process's chain (`Chain.grid`: linspace(T, eps, num_steps)
     with steps T / num_steps, as in the reference, or EDM's grid for `EDMPath`), runs the
     corrector, then the predictor. `num_steps` None is the process's N; another value
     re-discretises the process with N = num_steps. Sample i depends only on (rng, i).
@@ -214,7 +215,7 @@ class PredictorCorrector(Sampler):
         shape, eps = check_sampler_inputs(process, score_fn, shape, self.eps)
         if self.num_steps is not None:
             process = dataclasses.replace(cast(Any, process), N=int(self.num_steps))
-        process.check_discretization("num_steps" if self.num_steps is not None else "N")
+        chain_of(process).check("num_steps" if self.num_steps is not None else "N")
         predictor, corrector = self.steps()
         nfe = process.N * (predictor.evals + corrector.evals * self.n_steps_each)
         resolved = dataclasses.replace(

@@ -16,6 +16,7 @@ from score_sde.conversions import denoiser_of
 from score_sde.ode_solvers import ODESettings, batch_time, get_ode_solver, odeint
 from score_sde.sampling.samplers import Sampler, config_schedule, register
 from score_sde.sde import SDE, get_timesteps
+from score_sde.sde.chain import chain_of
 from score_sde.sde.schedules import resolve_schedule
 
 
@@ -42,7 +43,8 @@ def _denoise(process, score_fn, x, eps, step):
     if step == "tweedie":
         return denoiser_of(process, score_fn)(x, t)
     # the reference's: one reverse-diffusion predictor step at eps on the process's grid, its mean
-    rev_f, _ = process.reverse(score_fn).discretize(x, t, process.pc_grid(eps)[1][-1])
+    chain = chain_of(process)
+    rev_f, _ = chain.reverse_discretize(x, t, chain.grid(eps)[1][-1], score_fn)
     return x - rev_f
 
 

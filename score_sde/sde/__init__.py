@@ -8,10 +8,13 @@
 | `edm` | `EDMPath` (Karras et al. 2022) |
 | `learned_vp` | `LearnedVPPath`: VDM's learned monotone schedule (Kingma et al. 2021) |
 
-`GaussianPath` builds any other path from a(t) and s(t), or from its log-SNR.
+`GaussianPath` builds any other path from a(t) and s(t), or from its log-SNR. `chain_of(process)`
+is the N-step chain predictor-corrector sampling steps along (the reference's DDPM and SMLD
+chains for VP and VE, exact Gaussian transitions for every other path).
 """
 
 from score_sde.sde.base import SDE, SDES, ReverseSDE, batch_broadcast, check_time, get_sde, posterior_step
+from score_sde.sde.chain import Chain, chain_of, register_chain
 from score_sde.sde.learned import LearnedVPPath, init_schedule, schedule_gamma
 from score_sde.sde.paths import CosineVPSDE, EDMPath, GaussianPath, LinearFlow
 from score_sde.sde.reference import VESDE, VPSDE, SubVPSDE
@@ -22,6 +25,9 @@ __all__ = [
     "SDES",
     "ReverseSDE",
     "get_sde",
+    "Chain",
+    "chain_of",
+    "register_chain",
     "batch_broadcast",
     "check_time",
     "posterior_step",

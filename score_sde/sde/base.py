@@ -9,13 +9,13 @@ frozen (hashable) dataclass usable as a static argument of `jax.jit`, and has
                                            g^2 = d s^2 / dt - 2 f s^2
   marginal_prob(x0, t) -> (mean, std)      p_t(x | x0) = N(a x0, s^2 I)
   prior_sampling(rng, shape), prior_logp(z) -> (B,)
-  discretize(x, t, dt) -> (f, G)           the N-step chain x_t = x_{t - dt} + f + G z
   reverse(score_fn, probability_flow=False)
 
 and the times T (where the prior is used), eps (the default smallest time of sampling) and N
-(steps of the discretisation). Subclasses give `marginal_coefficients`; everything else has a
-generic form (derivatives by `jax.grad`, the inverse log-SNR by bisection) that closed forms
-override.
+(steps of the discretisation). Subclasses give `marginal_coefficients` and their prior;
+everything else has a generic form (derivatives by `jax.grad`, the inverse log-SNR by bisection)
+that closed forms override. The N-step chain that predictor-corrector sampling steps along is a
+part of its own, `score_sde.sde.chain.chain_of(process)`.
 """
 
 import dataclasses
@@ -28,7 +28,6 @@ import numpy as np
 from score_sde._types import Array, ScoreFn
 from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
-from score_sde.sde.schedules import get_timesteps
 
 SDES: Registry[Any] = Registry("SDE")  # process classes, each with a from_config(config.model)
 
@@ -147,42 +146,6 @@ class SDE:
         """log p_T(z), shape (B,)."""
         return gaussian_logp(z, self.prior_std**2)
 
-    # --- the N-step chain of predictor-corrector sampling ----------------------------------------
-    def pc_grid(self, eps: float) -> tuple[Array, Array]:
-        """Times (N,) from T down to eps on `default_schedule`, and the step (N,) the predictor
-        takes at each. On the time-uniform grid every step is T / N (the reference's); on other
-        grids a step reaches the next time, the last one t = 0."""
-        if self.default_schedule == "time_uniform":
-            return jnp.linspace(self.T, eps, self.N), jnp.full((self.N,), self.T / self.N)
-        times = get_timesteps(self, self.N - 1, eps, self.default_schedule) if self.N > 1 else jnp.array([self.T])
-        return times, times - jnp.concatenate([times[1:], jnp.zeros((1,))])
-
-    def discretize(self, x: Array, t: Array, dt: float | Array | None = None) -> tuple[Array, Array]:
-        """The exact forward transition from t - dt to t (dt defaults to T / N), as an update
-        x_t = x_{t-dt} + f + G z: f = (r - 1) x, G^2 = s_t^2 - r^2 s_{t-dt}^2 with r = a_t / a_{t-dt}."""
-        check_time(t, self.T)
-        dt = self.T / self.N if dt is None else dt
-        a_t, s_t = self.marginal_coefficients(t)
-        a_prev, s_prev = self.marginal_coefficients(jnp.maximum(t - dt, 0.0))
-        ratio = a_t / a_prev
-        return (batch_broadcast(ratio, x) - 1.0) * x, jnp.sqrt(jnp.maximum(s_t**2 - ratio**2 * s_prev**2, 0.0))
-
-    def ancestral_step(self, x: Array, t: Array, dt, score: Array, z: Array) -> tuple[Array, Array]:
-        """One ancestral step from t to t - dt given score(x, t) and noise z: the exact Gaussian
-        posterior p(x_{t-dt} | x_t, x_0 = E[x_0 | x_t]). Returns (x, its mean)."""
-        a_t, s_t = (batch_broadcast(v, x) for v in self.marginal_coefficients(t))
-        a_s, s_s = (batch_broadcast(v, x) for v in self.marginal_coefficients(jnp.maximum(t - dt, 0.0)))
-        x0 = (x + s_t**2 * score) / a_t
-        return posterior_step(x, x0, a_t, s_t, a_s, s_s, 1.0, z)
-
-    def langevin_alpha(self, t: Array, dt) -> Array:
-        """The factor alpha (B,) of the Langevin corrector's step size at t: (a_t / a_{t-dt})^2,
-        the continuous form of the reference's 1 - beta_i."""
-        return (self.marginal_coefficients(t)[0] / self.marginal_coefficients(jnp.maximum(t - dt, 0.0))[0]) ** 2
-
-    def check_discretization(self, setting: str = "N") -> None:
-        """Raises a ValueError if the N-step discretisation is not a valid Markov chain."""
-
     def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
         """The reverse-time SDE, or the probability-flow ODE when `probability_flow`."""
         return ReverseSDE(self, score_fn, probability_flow)
@@ -203,8 +166,7 @@ def posterior_step(x: Array, x0: Array, a_t, s_t, a_s, s_s, eta: float, z: Array
 @dataclasses.dataclass(frozen=True)
 class ReverseSDE:
     """Reverse-time SDE dx = [f - g^2 score] dt + g dw_bar, or with `probability_flow` the ODE
-    dx = [f - g^2 score / 2] dt. Same interface as the forward SDE (`sde`, `discretize`); time
-    runs from T to 0, so `discretize` returns the update for a step of -dt.
+    dx = [f - g^2 score / 2] dt, with the forward SDE's `sde(x, t)`; time runs from T to 0.
     """
 
     forward: SDE
@@ -215,10 +177,6 @@ class ReverseSDE:
     def T(self) -> float:
         return self.forward.T
 
-    @property
-    def N(self) -> int:
-        return self.forward.N
-
     def _weight(self) -> float:
         return 0.5 if self.probability_flow else 1.0
 
@@ -227,12 +185,6 @@ class ReverseSDE:
         score = self.score_fn(x, t)
         drift = drift - batch_broadcast(diffusion**2, x) * score * self._weight()
         return drift, jnp.zeros_like(diffusion) if self.probability_flow else diffusion
-
-    def discretize(self, x: Array, t: Array, dt=None) -> tuple[Array, Array]:
-        """Reverse update x_{t-dt} = x_t - rev_f + rev_G z."""
-        f, G = self.forward.discretize(x, t, dt)
-        rev_f = f - batch_broadcast(G**2, x) * self.score_fn(x, t) * self._weight()
-        return rev_f, jnp.zeros_like(G) if self.probability_flow else G
 
 
 def get_sde(config) -> SDE:

@@ -36,14 +36,6 @@ class _LinearBetaSDE(SDE):
         """Reads config.model.beta_min, beta_max and num_scales (N)."""
         return cls(float(model.beta_min), float(model.beta_max), int(model.num_scales))
 
-    def check_discretization(self, setting: str = "N") -> None:
-        """The DDPM chain needs every beta_i = beta(t_i) / N < 1, i.e. N > beta_max."""
-        if self.beta_max / self.N >= 1.0:
-            raise ValueError(
-                f"{setting}={self.N} is too few steps for the {type(self).__name__} discretisation: "
-                f"beta_max / N = {self.beta_max / self.N:.3g} must be < 1; use {setting} > {self.beta_max:g}"
-            )
-
     def beta(self, t: Array) -> Array:
         return self.beta_min + t * (self.beta_max - self.beta_min)
 
@@ -86,14 +78,6 @@ class _LinearBetaSDE(SDE):
     def sqrt_1m_alphas_cumprod(self) -> Array:
         return jnp.asarray(np.sqrt(1.0 - self._schedule()["alphas_cumprod"]), jnp.float32)
 
-    def step_index(self, t: Array) -> Array:
-        """Index i of the discretisation step containing t: int(t (N - 1) / T), as in the reference."""
-        return (t * (self.N - 1) / self.T).astype(jnp.int32)
-
-    def langevin_alpha(self, t: Array, dt=None) -> Array:
-        """The reference's alpha_i = 1 - beta_i of the step containing t (sub-VP shares VP's)."""
-        return self.alphas[self.step_index(t)]
-
     @property
     def prior_std(self) -> float:
         return 1.0
@@ -128,20 +112,6 @@ class VPSDE(_LinearBetaSDE):
     def inverse_log_snr(self, lam):
         """a^2 = sigmoid(lambda), then t from log a."""
         return self.time_from_log_mean_coeff(-0.5 * jax.nn.softplus(-lam))
-
-    def discretize(self, x, t, dt=None):
-        """DDPM ancestral form: f = (sqrt(1 - beta_i) - 1) x, G = sqrt(beta_i) (the chain's own step)."""
-        check_time(t, self.T)
-        i = self.step_index(t)
-        beta = self.discrete_betas[i]
-        f = (batch_broadcast(jnp.sqrt(1.0 - beta), x) - 1.0) * x
-        return f, jnp.sqrt(beta)
-
-    def ancestral_step(self, x, t, dt, score, z):
-        """DDPM ancestral sampling: x_mean = (x + beta_i score) / sqrt(1 - beta_i), plus sqrt(beta_i) z."""
-        beta = batch_broadcast(self.discrete_betas[self.step_index(t)], x)
-        x_mean = (x + beta * score) / jnp.sqrt(1.0 - beta)
-        return x_mean + jnp.sqrt(beta) * z, x_mean
 
 
 @SDES.register("subvpsde")
@@ -179,12 +149,6 @@ class SubVPSDE(_LinearBetaSDE):
         e = jnp.exp(0.5 * lam)
         a = 2.0 * e / (1.0 + jnp.sqrt(1.0 + 4.0 * e**2))
         return self.time_from_log_mean_coeff(jnp.log(a))
-
-    def discretize(self, x, t, dt=None):
-        """Euler-Maruyama with step dt (default T / N): f = f(x, t) dt, G = g(t) sqrt(dt)."""
-        dt = self.T / self.N if dt is None else dt
-        drift, diffusion = self.sde(x, t)
-        return drift * dt, diffusion * jnp.sqrt(dt)
 
 
 @SDES.register("vesde")
@@ -224,14 +188,6 @@ class VESDE(SDE):
         sigmas = np.exp(np.linspace(np.log(self.sigma_min), np.log(self.sigma_max), self.N, dtype=np.float64))
         return jnp.asarray(sigmas, jnp.float32)
 
-    def step_index(self, t: Array) -> Array:
-        """Index i of the discretisation step containing t: int(t (N - 1) / T), as in the reference."""
-        return (t * (self.N - 1) / self.T).astype(jnp.int32)
-
-    def langevin_alpha(self, t: Array, dt=None) -> Array:
-        """The reference's alpha_i = 1."""
-        return jnp.ones_like(t)
-
     def _log_ratio(self) -> float:
         return float(np.log(self.sigma_max) - np.log(self.sigma_min))
 
@@ -266,22 +222,3 @@ class VESDE(SDE):
 
     def prior_logp(self, z):
         return gaussian_logp(z, self.sigma_max**2)
-
-    def discrete_sigma_pair(self, t: Array) -> tuple[Array, Array]:
-        """sigma_i and sigma_{i-1} (sigma_{-1} = 0) of the step containing t, both (B,)."""
-        i = self.step_index(t)
-        sigma = self.discrete_sigmas[i]
-        return sigma, jnp.where(i == 0, 0.0, self.discrete_sigmas[jnp.maximum(i - 1, 0)])
-
-    def discretize(self, x, t, dt=None):
-        """SMLD form: f = 0, G = sqrt(sigma_i^2 - sigma_{i-1}^2) with sigma_{-1} = 0."""
-        check_time(t, self.T)
-        sigma, previous = self.discrete_sigma_pair(t)
-        return jnp.zeros_like(x), jnp.sqrt(sigma**2 - previous**2)
-
-    def ancestral_step(self, x, t, dt, score, z):
-        """SMLD ancestral sampling on the discrete sigmas, as in the reference."""
-        sigma, previous = self.discrete_sigma_pair(t)
-        x_mean = x + score * batch_broadcast(sigma**2 - previous**2, x)
-        std = jnp.sqrt(previous**2 * (sigma**2 - previous**2) / sigma**2)
-        return x_mean + batch_broadcast(std, x) * z, x_mean
