@@ -3,9 +3,8 @@
 Both are built from the code at every `mkdocs build` (`docs/hooks.py` adds them to the site), so they
 cannot drift from it:
 
-- `config_reference()`: every field of `score_sde.config.base_config()` with its default and the
-  `# comment` that declares it in `score_sde/config.py` (read from the source with `ast` and
-  `tokenize`: the comment on the field's lines, or the comment lines just above it).
+- `config_reference()`: every field of the schema (`score_sde.config.schema()`) with its default, its
+  meaning and the module that declares it (each component's `SETTINGS` table).
 - `api_pages()`: one page per group of `score_sde.__all__` (the groups are the `# comments` in that
   list) with a mkdocstrings `::: score_sde.<name>` block for every name, and one page per public
   subpackage for the names of its `__all__` that the top level does not re-export.
@@ -24,7 +23,6 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_SOURCE = ROOT / "score_sde" / "config.py"
 INIT_SOURCE = ROOT / "score_sde" / "__init__.py"
 SUBPACKAGES = (
     "score_sde.sde",
@@ -52,7 +50,8 @@ SECTION_TITLES = {
 class ConfigField:
     name: str  # section.field ("seed" for a top-level field)
     default: str  # the default as it would be written on the command line or in a config
-    comment: str  # the declaring comment in score_sde/config.py
+    comment: str  # its Setting's doc
+    module: str  # the module whose SETTINGS declare it
 
 
 def _comments(source: str) -> tuple[dict[int, str], set[int]]:
@@ -67,57 +66,6 @@ def _comments(source: str) -> tuple[dict[int, str], set[int]]:
     return comments, alone
 
 
-def config_comments(source_path: Path = CONFIG_SOURCE) -> dict[str, str]:
-    """{"section.field": comment} for every assignment of a field in `base_config()`'s source.
-
-    A field's comment is the comment on its own lines (also inside a value wrapped in parentheses
-    over several lines) after the comment lines directly above it, joined into one line.
-    """
-    source = source_path.read_text()
-    comments, alone = _comments(source)
-    function = next(
-        node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef) and node.name == "base_config"
-    )
-    sections: dict[str, str] = {}  # local variable -> section name
-    root = None
-    fields: dict[str, str] = {}
-    for statement in function.body:
-        if not isinstance(statement, ast.Assign):
-            continue
-        if isinstance(statement.value, ast.Call) and root is None and len(statement.targets) == 1:
-            root = statement.targets[0].id  # config = ml_collections.ConfigDict()
-            continue
-        attributes = [t for t in statement.targets if isinstance(t, ast.Attribute)]
-        if len(attributes) != 1 or not isinstance(attributes[0].value, ast.Name):
-            continue
-        owner, field = attributes[0].value.id, attributes[0].attr
-        if owner == root and isinstance(statement.value, ast.Call):  # config.training = training = ConfigDict()
-            for target in statement.targets:
-                if isinstance(target, ast.Name):
-                    sections[target.id] = field
-            continue
-        name = field if owner == root else f"{sections[owner]}.{field}"
-        above = []
-        line = statement.lineno - 1
-        while line in alone:
-            above.insert(0, comments[line])
-            line -= 1
-        inline = [comments[k] for k in range(statement.lineno, statement.end_lineno + 1) if k in comments]
-        fields[name] = " ".join(above + inline).strip()
-    return fields
-
-
-def flatten(config, prefix: str = "") -> dict[str, object]:
-    """{"section.field": value} of a (nested) ConfigDict."""
-    flat = {}
-    for key, value in config.items():
-        if hasattr(value, "items"):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def format_default(value) -> str:
     """A default as it is written in a config file: strings quoted, inf as float("inf")."""
     if isinstance(value, str):
@@ -128,14 +76,14 @@ def format_default(value) -> str:
 
 
 def config_fields() -> list[ConfigField]:
-    """Every field of `base_config()`, in the order of its source, with its default and its declaring comment
-    ("" where the source has none: the build then fails, see `config_reference`)."""
-    from score_sde.config import base_config
+    """Every field of the schema, section by section, with its default, meaning and declaring module."""
+    from score_sde.config import COMPONENTS, schema
 
-    comments = config_comments()
-    flat = flatten(base_config())
-    order = [name for name in comments if name in flat] + [name for name in flat if name not in comments]
-    return [ConfigField(name, format_default(flat[name]), comments.get(name, "")) for name in order]
+    declared_by = {name: module for module in COMPONENTS for name in importlib.import_module(module).SETTINGS}
+    return [
+        ConfigField(name, format_default(setting.default), setting.doc, declared_by[name])
+        for name, setting in schema().items()
+    ]
 
 
 def _markdown_text(text: str) -> str:
@@ -146,17 +94,14 @@ def _markdown_text(text: str) -> str:
 def config_reference() -> str:
     """The config reference page: one table per section of the schema."""
     fields = config_fields()
-    missing = [field.name for field in fields if not field.comment]
-    if missing:
-        raise ValueError(
-            f"score_sde/config.py declares {missing} without a comment: give each field a `# comment` on its line"
-        )
     lines = [
         "# Config reference",
         "",
-        "Every field of the one config schema, `score_sde.config.base_config()`, with its default and the",
-        "comment that declares it. This page is generated from `score_sde/config.py` at every build",
-        "(`docs/gen_reference.py`), so it is the schema itself. Every shipped config starts from these",
+        "Every field of the one config schema, `score_sde.config.base_config()`, with its default, its",
+        "meaning and the module that declares it: each field is a `score_sde.settings.Setting` in the",
+        "`SETTINGS` table of the component that reads it, checked at start-up by the check it declares.",
+        "This page is generated from those tables at every build (`docs/gen_reference.py`), so it is the",
+        "schema itself. Every shipped config starts from these",
         "defaults and overrides what differs; any field can be set from the command line as",
         "`--config.<section>.<field>=value`. The [runner](runner.md) says how the modes use them.",
         "",
@@ -168,11 +113,11 @@ def config_reference() -> str:
         lines += [
             f"## {SECTION_TITLES.get(section, section)}",
             "",
-            "| field | default | meaning |",
-            "| --- | --- | --- |",
+            "| field | default | meaning | declared in |",
+            "| --- | --- | --- | --- |",
         ]
         for field in members:
-            lines.append(f"| `{field.name}` | `{field.default}` | {_markdown_text(field.comment)} |")
+            lines.append(f"| `{field.name}` | `{field.default}` | {_markdown_text(field.comment)} | `{field.module}` |")
         lines.append("")
     return "\n".join(lines)
 

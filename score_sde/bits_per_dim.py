@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from score_sde.latent_bound import latent_bits_per_dim, latent_bound
-from score_sde.likelihood import bits_per_dim, log_likelihood
+from score_sde.likelihood import TRACES, bits_per_dim, log_likelihood
+from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting, choice
 from score_sde.variational_bound import level_values, ode_bound, variational_bound
 
 
@@ -120,3 +121,32 @@ def lsgm_bits_per_dim(
         return _mean_over_repeats(parts), jnp.sum(nfes)
 
     return bound
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "eval.likelihood": Setting(
+        "ode",
+        ("bits/dim from: ode (the probability-flow ODE, exact for the model) or elbo (the variational bound, as VDM)"),
+        choice("ode", "elbo"),
+    ),
+    "eval.dequantization": Setting(
+        "uniform",
+        (
+            "ode bits/dim: dequantise 8-bit pixels by uniform noise (the reference)"
+            " or by the forward process at training.eps with VDM's decoder "
+            "(forward: a bound for models of discrete, undequantised data)"
+        ),
+        choice("uniform", "forward"),
+    ),
+    "eval.bpd_num_repeats": Setting(
+        0, ("dequantisation repeats per image for bits/dim (0: the reference's 5 test, 1 train)"), NON_NEGATIVE
+    ),
+    "eval.bpd_batch_repeats": Setting(
+        False, ("ode bits/dim: solve the repeats as one larger batch (fewer sequential steps)")
+    ),
+    "eval.likelihood_trace": Setting(
+        "hutchinson", "divergence of the likelihood ODE: hutchinson or exact", choice(*TRACES)
+    ),
+    "eval.likelihood_rtol": Setting(1e-05, "likelihood ODE: relative tolerance", POSITIVE),
+    "eval.likelihood_atol": Setting(1e-05, "likelihood ODE: absolute tolerance", POSITIVE),
+}

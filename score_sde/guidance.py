@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from score_sde._types import Array, ScoreFn
+from score_sde.settings import UNIT, Setting, number
 
 
 class ClassifierGuidedScore(eqx.Module):
@@ -78,3 +79,14 @@ def classifier_free_guided_score(
       labels: requested classes (B,).
     """
     return ClassifierFreeGuidedScore(conditional_score_fn, jnp.asarray(labels), int(null_label), float(w))
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "training.label_dropout": Setting(
+        0.1, ("class-conditional models: probability of the null label (classifier-free guidance)"), UNIT
+    ),
+    "sampling.guidance_scale": Setting(0.0, "class-conditional models: classifier-free guidance weight w"),
+    "sampling.class_label": Setting(
+        -1, ("class-conditional models: the class to draw (-1: 0, 1, ... in turn along the batch)"), number(-1)
+    ),
+}

@@ -13,6 +13,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from score_sde.settings import AT_LEAST_ONE, Setting
+
 DATA_AXIS, FSDP_AXIS = "data", "fsdp"
 BATCH_AXES = (DATA_AXIS, FSDP_AXIS)
 
@@ -120,3 +122,11 @@ class DeviceLayout:
         if jax.process_count() == 1:
             return jax.device_put(tree, self.replicated)
         return jax.device_put(to_host(tree), self.replicated)  # global arrays: gathered first
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "training.fsdp": Setting(
+        1, ("devices per parameter shard group: params, optimizer state and EMA split over them"), AT_LEAST_ONE
+    ),
+    "training.fsdp_min_size": Setting(16384, "with fsdp > 1: arrays with fewer elements are replicated", AT_LEAST_ONE),
+}

@@ -34,6 +34,7 @@ from score_sde import conversions
 from score_sde._types import Array
 from score_sde.registry import Registry
 from score_sde.sde import SDE, batch_broadcast
+from score_sde.settings import POSITIVE, Setting, choice, choice_of
 
 PARAMETERIZATIONS: Registry[type] = Registry("parameterization")
 NOISE_CONDITIONS = ("log_sigma", "sigma", "time")
@@ -383,3 +384,20 @@ def get_parameterization(config, process: SDE, default: str | None = None) -> Pa
     if hasattr(cls, "from_config"):  # parameterisations with settings of their own (a consistency student's)
         return cls.from_config(config, process, condition)
     return cls(noise_condition=condition)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.parameterization": Setting(
+        "auto",
+        ("reference_noise, reference_score, eps, x0, v, velocity, edm; auto: the process's"),
+        choice_of(PARAMETERIZATIONS, "auto"),
+    ),
+    "model.noise_condition": Setting(
+        "auto",
+        ("what non-reference parameterisations feed: log_sigma, sigma, time; auto: by embedding"),
+        choice("auto", *NOISE_CONDITIONS),
+    ),
+    "model.sigma_data": Setting(
+        0.5, "edm parameterisation and loss weighting: the data's standard deviation", POSITIVE
+    ),
+}

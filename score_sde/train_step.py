@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from score_sde._types import Array
+from score_sde.settings import BELOW_ONE, NON_NEGATIVE, POSITIVE, Setting
 
 
 @flax.struct.dataclass
@@ -157,3 +158,40 @@ def make_train_step(
 
     run_donating.lower = jitted.lower  # type: ignore[attr-defined]  # for inspection: HLO, cost and memory analyses
     return run_donating
+
+
+def _adam(name) -> str | None:
+    return None if str(name).lower() == "adam" else "choose from ('Adam',)"
+
+
+def _grad_clip(norm) -> str | None:
+    if norm == 0:
+        return (
+            "must be a positive norm, or negative for no clipping (0 would clip every gradient to zero, as the "
+            "reference does)"
+        )
+    return None
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.ema_rate": Setting(0.9999, "exponential moving average of the parameters: its decay per step", BELOW_ONE),
+    "model.ema_halflife_kimg": Setting(
+        0.0, "> 0: EDM's EMA by half-life in thousands of images instead of ema_rate", NON_NEGATIVE
+    ),
+    "model.ema_rampup_ratio": Setting(
+        0.0, ("with ema_halflife_kimg: half-life at most this times the images seen (EDM 0.05)"), NON_NEGATIVE
+    ),
+    "optim.optimizer": Setting("Adam", "Adam (with decoupled weight decay when weight_decay > 0)", _adam),
+    "optim.lr": Setting(0.0002, "peak learning rate", NON_NEGATIVE),
+    "optim.beta1": Setting(0.9, "Adam's beta1", BELOW_ONE),
+    "optim.beta2": Setting(0.999, "Adam's beta2", BELOW_ONE),
+    "optim.eps": Setting(1e-08, "Adam's epsilon", POSITIVE),
+    "optim.weight_decay": Setting(0.0, "decoupled weight decay", NON_NEGATIVE),
+    "optim.decay_biases": Setting(
+        True, ("weight decay on biases too (False: every leaf named bias is left out, as VDM)")
+    ),
+    "optim.warmup": Setting(5000, "steps of linear learning-rate warm-up (0: none)", NON_NEGATIVE),
+    "optim.grad_clip": Setting(
+        1.0, ("global-norm gradient clipping at this norm (> 0), or -1: none (0 is refused)"), _grad_clip
+    ),
+}

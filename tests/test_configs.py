@@ -2,10 +2,12 @@
 field settable on every config, and every misspelt or invalid field refused at start-up."""
 
 import importlib
+import pkgutil
 
 import pytest
 
-from score_sde.config import base_config
+import score_sde
+from score_sde.config import COMPONENTS, base_config, schema
 from score_sde.runner.config_check import check_config
 from score_sde.runner.setup import build
 from score_sde.runner.state_evaluation import eval_settings
@@ -255,3 +257,14 @@ def test_the_cifar10_autoencoder_config_has_the_schema_and_passes_its_checks():
     assert sorted(_fields(config)) == sorted(_fields(base_config()))
     check_config(config)
     assert config.model.name == "autoencoder" and config.model.ae_channel_mult == (1, 2, 4)
+
+
+def test_every_settings_table_is_part_of_the_schema_and_no_field_is_declared_twice():
+    tables = {}
+    for info in pkgutil.walk_packages(score_sde.__path__, "score_sde."):
+        module = importlib.import_module(info.name)
+        if isinstance(getattr(module, "SETTINGS", None), dict):
+            tables[info.name] = module.SETTINGS
+    assert sorted(tables) == sorted(COMPONENTS)
+    names = [name for table in tables.values() for name in table]
+    assert len(names) == len(set(names)) and sorted(names) == sorted(schema())

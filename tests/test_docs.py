@@ -14,6 +14,7 @@ import pytest
 
 import score_sde
 from score_sde.config import base_config
+from score_sde.settings import Setting
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -37,13 +38,13 @@ def _flat_schema(config, prefix=""):
     return flat
 
 
-def _table_rows(markdown: str) -> dict[str, tuple[str, str]]:
-    """{field: (default, meaning)} of the generated page's table rows."""
+def _table_rows(markdown: str) -> dict[str, tuple[str, str, str]]:
+    """{field: (default, meaning, declaring module)} of the generated page's table rows."""
     rows = {}
     for line in markdown.splitlines():
-        match = re.fullmatch(r"\| `([^`]+)` \| `(.*)` \| (.*) \|", line)
+        match = re.fullmatch(r"\| `([^`]+)` \| `(.*)` \| (.*) \| `([\w.]+)` \|", line)
         if match:
-            rows[match.group(1)] = (match.group(2), match.group(3))
+            rows[match.group(1)] = (match.group(2), match.group(3), match.group(4))
     return rows
 
 
@@ -53,7 +54,7 @@ def test_config_reference_lists_every_schema_field_with_its_default_and_comment(
     lines = [line for line in gen_reference.config_reference().splitlines() if line.startswith("| `")]
     assert len(lines) == len(rows) and sorted(rows) == sorted(schema)  # every field, once
     for name, value in schema.items():
-        default, meaning = rows[name]
+        default, meaning, _ = rows[name]
         if isinstance(value, str):
             assert default == f'"{value}"', name
         elif isinstance(value, float) and math.isinf(value):
@@ -63,39 +64,18 @@ def test_config_reference_lists_every_schema_field_with_its_default_and_comment(
         assert meaning.strip(), f"{name} has no comment"
 
 
-def test_config_comments_are_read_from_inline_wrapped_and_preceding_comments(gen_reference, tmp_path):
-    source = tmp_path / "config.py"
-    source.write_text(
-        "import ml_collections\n\n\n"
-        "def base_config():\n"
-        "    config = ml_collections.ConfigDict()\n"
-        "    config.seed = 1  # the seed\n"
-        "    config.training = training = ml_collections.ConfigDict()\n"
-        "    training.a = 2  # inline\n"
-        "    training.b = (\n"
-        '        "x"  # wrapped, first line\n'
-        "        # wrapped, second line\n"
-        "    )\n"
-        "    # above, first line\n"
-        "    # above, second line\n"
-        "    training.c = 3\n"
-        "    training.d = 4\n"
-        "    return config\n"
-    )
-    assert gen_reference.config_comments(source) == {
-        "seed": "the seed",
-        "training.a": "inline",
-        "training.b": "wrapped, first line wrapped, second line",
-        "training.c": "above, first line above, second line",
-        "training.d": "",
-    }
+def test_config_reference_names_the_module_that_declares_each_field(gen_reference):
+    from score_sde.config import COMPONENTS
+
+    rows = _table_rows(gen_reference.config_reference())
+    for module in COMPONENTS:
+        for name in importlib.import_module(module).SETTINGS:
+            assert rows[name][2] == module, name
 
 
-def test_config_reference_refuses_a_field_without_a_comment(gen_reference, monkeypatch):
-    comments = gen_reference.config_comments()
-    monkeypatch.setattr(gen_reference, "config_comments", lambda: {**comments, "training.sde": ""})
-    with pytest.raises(ValueError, match="training.sde"):
-        gen_reference.config_reference()
+def test_a_setting_without_a_meaning_is_refused():
+    with pytest.raises(ValueError, match="no doc"):
+        Setting(3, " ")
 
 
 def test_api_reference_documents_every_public_name(gen_reference):

@@ -17,6 +17,7 @@ from score_sde.datasets.idx import FASHION_MNIST_CLASSES, load_fashion_mnist, re
 from score_sde.datasets.pipeline import BatchStream, eval_batches
 from score_sde.datasets.sources import ArraySource, ImageSource, load_digits, load_folder, load_tfds
 from score_sde.datasets.toy import TOY_DATASETS, checkerboard, eight_gaussians, get_toy_sampler, two_moons
+from score_sde.settings import AT_LEAST_ONE, Setting, choice
 
 Array = jax.Array
 
@@ -156,3 +157,32 @@ def _toy_model_input(name: str, seed: int, batch_size: int):
         return sampler(jax.random.fold_in(base, step), batch_size)
 
     return model_input
+
+
+def _known_dataset(name) -> str | None:
+    return None if dataset_key(name) is not None else f"choose from {DATASET_NAMES}"
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "data.dataset": Setting(
+        "CIFAR10",
+        (
+            "digits, fashion_mnist (IDX files), folder, eight_gaussians, "
+            "checkerboard, two_moons, CIFAR10, SVHN, CELEBA, LSUN, MNIST (tfds), or"
+            " tfds:<name>"
+        ),
+        _known_dataset,
+    ),
+    "data.image_size": Setting(32, "images are resized to image_size x image_size", AT_LEAST_ONE),
+    "data.num_channels": Setting(3, "1 (gray) or 3 (RGB)", choice(1, 3)),
+    "data.centered": Setting(False, "model inputs in [-1, 1] (False: [0, 1])"),
+    "data.random_flip": Setting(True, "horizontal flips in training"),
+    "data.uniform_dequantization": Setting(False, "add U[0, 1) / 256 to the 8-bit pixels in training"),
+    "data.dim": Setting(2, "2-D toy datasets: the dimension (2)", AT_LEAST_ONE),
+    "data.path": Setting("", ("folder: the image folder; fashion_mnist: the IDX files' folder (\"\": Debian's)")),
+    "data.data_dir": Setting("", 'tensorflow-datasets folder ("": ~/tensorflow_datasets)'),
+    "data.download": Setting(True, "prepare a missing tfds dataset when the network answers"),
+    "data.category": Setting("bedroom", "LSUN category"),
+    "data.train_split": Setting("", 'tfds split for training ("": the dataset\'s usual one)'),
+    "data.eval_split": Setting("", 'tfds split for evaluation ("": the dataset\'s usual one)'),
+}

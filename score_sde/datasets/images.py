@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from score_sde.settings import Setting, choice
+
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
@@ -113,3 +115,16 @@ def to_uint8(x: ArrayLike, *, centered: bool, rule: str) -> np.ndarray:
         values = (values + 1.0) / 2.0
     scaled = values * 255.0 if rule == "truncate" else np.round(values * 255.0)
     return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.to_uint8": Setting(
+        "truncate",
+        (
+            "generated samples to 8-bit pixels (PNGs, FID / IS): truncate floor(255"
+            " x) (the reference) or round; steering outputs (inpaint, colorize, "
+            "interpolate) are always rounded, so known pixels come back exactly"
+        ),
+        choice(*UINT8_RULES),
+    ),
+}

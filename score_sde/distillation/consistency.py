@@ -23,6 +23,7 @@ import numpy as np
 from score_sde._types import NFE, Array, DenoiserFn
 from score_sde.parameterization import NOISE_CONDITIONS, PARAMETERIZATIONS, Parameterization, get_parameterization
 from score_sde.sde import SDE, batch_broadcast
+from score_sde.settings import Setting, choice_of
 
 METRICS = ("l2", "l1")
 
@@ -197,3 +198,17 @@ def sample_consistency(
 
     y, _ = jax.lax.scan(step, y, (jnp.arange(len(times) - 1), times[1:]))
     return a_eps * y, jnp.asarray(len(times), jnp.int32)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "distill.student_output": Setting(
+        "raw",
+        (
+            'consistency: the student\'s output f = c_skip x~ + c_out F ("raw", '
+            "the paper's) or c_skip x~ + (1 - c_skip) D with D the denoiser of F "
+            "under the parameterisation named here (v, x0, eps, ...; auto: the "
+            "process's own)"
+        ),
+        choice_of(PARAMETERIZATIONS, "raw", "auto"),
+    ),
+}

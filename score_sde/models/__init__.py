@@ -13,8 +13,19 @@ from score_sde.config import on_schema
 from score_sde.models.autoencoder import Autoencoder
 from score_sde.models.autoencoder import from_config as autoencoder_from_config
 from score_sde.models.mlp import MLPScoreNet
-from score_sde.models.ncsnpp import NCSNpp, ncsnpp_from_config
+from score_sde.models.ncsnpp import EMBEDDINGS, NCSNpp, ncsnpp_from_config
 from score_sde.registry import Registry
+from score_sde.settings import (
+    AT_LEAST_ONE,
+    BELOW_ONE,
+    INTEGERS,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INTS,
+    Setting,
+    choice,
+    choice_of,
+)
 
 MODELS: Registry[Callable] = Registry("model")
 
@@ -71,3 +82,27 @@ class NetApply:
 
 
 __all__ = ["MODELS", "Autoencoder", "MLPScoreNet", "NCSNpp", "NetApply", "get_model"]
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.name": Setting(
+        "ncsnpp", ("the network: ncsnpp (NCSN++ / DDPM++), mlp (low-dimensional data), autoencoder"), choice_of(MODELS)
+    ),
+    "model.dropout": Setting(0.1, "dropout probability", BELOW_ONE),
+    "model.embedding_type": Setting(
+        "fourier", "noise-level embedding: fourier (of log time_cond) or positional", choice(*EMBEDDINGS)
+    ),
+    "model.fourier_scale": Setting(16.0, "scale of the Gaussian Fourier features", POSITIVE),
+    "model.input_fourier_exponents": Setting(
+        (), "ncsnpp: sin / cos(2^n 2 pi x) of the input for these n (VDM: (6, 7))", INTEGERS
+    ),
+    "model.scale_by_sigma": Setting(False, "divide the output by the noise level (the reference's VE networks)"),
+    "model.num_classes": Setting(
+        0, ("> 0: class-conditional on the data's labels (for classifier-free guidance)"), NON_NEGATIVE
+    ),
+    "model.dtype": Setting(
+        "float32", "compute dtype (bfloat16: mixed precision with float32 parameters)", choice("float32", "bfloat16")
+    ),
+    "model.hidden_dims": Setting((256, 256, 256), "mlp: widths of the residual blocks", POSITIVE_INTS),
+    "model.embedding_dim": Setting(64, "mlp: size of the noise-level embedding", AT_LEAST_ONE),
+}

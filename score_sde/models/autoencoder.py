@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from score_sde._types import Array
+from score_sde.settings import AT_LEAST_ONE, POSITIVE_INTS, Setting
 
 LOG_VARIANCE_RANGE = (-30.0, 20.0)  # latent diffusion's clip of the posterior's log-variance
 # Adam moves a parameter by about its learning rate per step: too slowly for the decoder's log-scale,
@@ -271,3 +272,15 @@ def from_config(model_config, out_channels: int) -> Autoencoder:
         dropout=float(model_config.dropout),
         num_groups=int(model_config.ae_num_groups),
     )
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.ae_channels": Setting(128, "autoencoder: base channels", AT_LEAST_ONE),
+    "model.ae_channel_mult": Setting(
+        (1, 2, 4), "autoencoder: channel multiplier per level; downsampling 2^(levels - 1)", POSITIVE_INTS
+    ),
+    "model.ae_num_res_blocks": Setting(2, "autoencoder: residual blocks per level", AT_LEAST_ONE),
+    "model.ae_latent_channels": Setting(4, "autoencoder: channels of the latent", AT_LEAST_ONE),
+    "model.ae_attention": Setting(True, "autoencoder: self-attention at the lowest resolution"),
+    "model.ae_num_groups": Setting(32, "autoencoder: GroupNorm groups", AT_LEAST_ONE),
+}

@@ -16,6 +16,7 @@ import numpy as np
 
 from score_sde.models.layers import GaussianFourierProjection, sinusoidal_embedding
 from score_sde.models.ncsnpp_layers import (
+    ATTENTION_IMPLEMENTATIONS,
     AttnBlock,
     Combine,
     Downsample,
@@ -26,6 +27,7 @@ from score_sde.models.ncsnpp_layers import (
     dense,
     group_norm,
 )
+from score_sde.settings import AT_LEAST_ONE, POSITIVE_INTS, Setting, choice
 
 Array = jax.Array
 
@@ -214,7 +216,7 @@ def ncsnpp_from_config(config) -> NCSNpp:
     """Builds NCSNpp from a reference-style config, checking every setting first."""
     model, data = config.model, config.data
 
-    def choice(field, allowed):
+    def one_of(field, allowed):
         value = str(model[field]).lower()
         if value not in allowed:
             raise ValueError(f"config.model.{field}={model[field]!r}: choose from {allowed}")
@@ -223,7 +225,7 @@ def ncsnpp_from_config(config) -> NCSNpp:
     for field, supported in REFERENCE_FIXED.items():  # reference fields with a single implemented value
         if field in model and str(model[field]).lower() != supported.lower():
             raise ValueError(f"config.model.{field}={model[field]!r}: only {supported!r} is implemented")
-    embedding_type = choice("embedding_type", EMBEDDINGS)
+    embedding_type = one_of("embedding_type", EMBEDDINGS)
     if embedding_type == "fourier" and not config.training.continuous:
         raise ValueError("config.model.embedding_type='fourier' needs config.training.continuous=True")
     ch_mult = tuple(int(m) for m in model.ch_mult)
@@ -253,10 +255,10 @@ def ncsnpp_from_config(config) -> NCSNpp:
         fir=bool(model.fir),
         fir_kernel=tuple(int(k) for k in model.fir_kernel),
         skip_rescale=bool(model.skip_rescale),
-        resblock_type=choice("resblock_type", RESBLOCKS),
-        progressive=choice("progressive", PROGRESSIVE),
-        progressive_input=choice("progressive_input", PROGRESSIVE_INPUT),
-        progressive_combine=choice("progressive_combine", COMBINE),
+        resblock_type=one_of("resblock_type", RESBLOCKS),
+        progressive=one_of("progressive", PROGRESSIVE),
+        progressive_input=one_of("progressive_input", PROGRESSIVE_INPUT),
+        progressive_combine=one_of("progressive_combine", COMBINE),
         embedding_type=embedding_type,
         fourier_scale=float(model.fourier_scale),
         init_scale=float(model.init_scale),
@@ -270,3 +272,37 @@ def ncsnpp_from_config(config) -> NCSNpp:
         remat=bool(model.remat),
         attention_implementation=str(model.attention_implementation),
     )
+
+
+def _non_empty(values) -> str | None:
+    return None if len(values) > 0 else "must not be empty"
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.remat": Setting(
+        False, ("ncsnpp: recompute residual blocks in the backward pass (less memory, ~1/3 more compute)")
+    ),
+    "model.attention_implementation": Setting(
+        "auto", "ncsnpp: auto (cuDNN on GPU for bf16 when it fits), xla or cudnn", choice(*ATTENTION_IMPLEMENTATIONS)
+    ),
+    "model.nf": Setting(128, "ncsnpp: base channels", AT_LEAST_ONE),
+    "model.ch_mult": Setting((1, 2, 2, 2), "ncsnpp: channel multiplier per resolution", POSITIVE_INTS),
+    "model.num_res_blocks": Setting(4, "ncsnpp: residual blocks per resolution", AT_LEAST_ONE),
+    "model.attn_resolutions": Setting((16,), "ncsnpp: resolutions with self-attention", POSITIVE_INTS),
+    "model.resamp_with_conv": Setting(True, "ncsnpp: convolutional up/down-sampling"),
+    "model.conditional": Setting(True, "ncsnpp: noise-conditional"),
+    "model.fir": Setting(False, "ncsnpp: FIR resampling"),
+    "model.fir_kernel": Setting((1, 3, 3, 1), "ncsnpp: the FIR kernel", _non_empty),
+    "model.skip_rescale": Setting(True, "ncsnpp: scale skip connections by 1/sqrt(2)"),
+    "model.resblock_type": Setting("biggan", "ncsnpp: biggan or ddpm residual blocks", choice(*RESBLOCKS)),
+    "model.progressive": Setting("none", "ncsnpp output pyramid: none, output_skip, residual", choice(*PROGRESSIVE)),
+    "model.progressive_input": Setting(
+        "none", "ncsnpp input pyramid: none, input_skip, residual", choice(*PROGRESSIVE_INPUT)
+    ),
+    "model.progressive_combine": Setting("sum", "ncsnpp: how pyramids join: sum or cat", choice(*COMBINE)),
+    "model.attention_type": Setting("ddpm", "ncsnpp: the attention block (ddpm)", choice("ddpm")),
+    "model.init_scale": Setting(0.0, "ncsnpp: scale of the output layers' initialisation"),
+    "model.normalization": Setting("GroupNorm", "ncsnpp: normalisation (GroupNorm)", choice("GroupNorm")),
+    "model.nonlinearity": Setting("swish", "ncsnpp: activation (swish)", choice("swish")),
+    "model.conv_size": Setting(3, "ncsnpp: convolution size (3)", choice(3)),
+}

@@ -29,6 +29,7 @@ from score_sde.objectives.latent import LatentDenoising
 from score_sde.objectives.learned_schedule import LearnedScheduleBound
 from score_sde.objectives.students import ConsistencyStudent, ProgressiveStudent
 from score_sde.sampling.samplers import SAMPLERS, Sampler
+from score_sde.settings import Setting, choice_of
 
 # config.sampling.method values that mean "the objective's own sampler"
 OWN_SAMPLER = ("auto", "student")
@@ -92,3 +93,27 @@ __all__ = [
     "objective_name",
     "register",
 ]
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "training.objective": Setting(
+        "auto",
+        (
+            "the kind of model (score_sde.objectives.OBJECTIVES): denoising, "
+            "learned_schedule, autoencoder, latent, progressive, consistency, or "
+            "auto: as the config implies (model.name, distill.method, "
+            "data.latents_of, sde)"
+        ),
+        choice_of(OBJECTIVES, "auto"),
+    ),
+    "sampling.method": Setting(
+        "auto",
+        (
+            "a sampler of score_sde.sampling.SAMPLERS: pc, ode, sde, ddim, heun "
+            "(EDM), dpm_solver (DPM-Solver++), few_step (a progressive student's), "
+            'consistency (a consistency student\'s); or auto (also "student"): the'
+            " objective's own (a student's, ode for a reflowed flow, else pc)"
+        ),
+        choice_of(SAMPLERS, *OWN_SAMPLER),
+    ),
+}

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from score_sde.models.autoencoder import autoencoder_loss
 from score_sde.objectives.base import GradientOfLoss, InDataSpace, Objective, Parts, PlainOptimizer, register
+from score_sde.settings import NON_NEGATIVE, Setting
 
 NO_SCORE = (
     "an autoencoder (config.model.name='autoencoder') has no score: it is sampled and scored through a latent "
@@ -65,3 +66,10 @@ class Autoencoding(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
 
     def describe(self):
         return f"{self.name}: negative ELBO per dimension, KL weight {self.kl_weight:g}"
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.ae_kl_weight": Setting(
+        1e-06, ("autoencoder: weight of KL(q(z | x) || N(0, I)) against the reconstruction NLL"), NON_NEGATIVE
+    ),
+}

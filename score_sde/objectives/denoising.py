@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from score_sde.bits_per_dim import bound_bits_per_dim, ode_bits_per_dim
 from score_sde.likelihood import log_likelihood
-from score_sde.losses import LossSettings, get_loss_fn
+from score_sde.losses import TIME_SAMPLINGS, WEIGHTINGS, LossSettings, get_loss_fn
 from score_sde.models import NetApply
 from score_sde.objectives.base import (
     GradientOfLoss,
@@ -23,6 +23,7 @@ from score_sde.objectives.base import (
 from score_sde.parameterization import NetworkScore, Parameterization, ReferenceNoise, ReferenceScore
 from score_sde.sampling import PredictorCorrector, ProbabilityFlowODE, Sampler
 from score_sde.sde import LearnedVPPath
+from score_sde.settings import POSITIVE, Setting, choice, choice_of
 
 # What a reflowed flow can be sampled with: samplers that integrate its probability flow alone.
 FLOW_SAMPLERS_HELP = "'ode' (the default with 'auto'), 'dpm_solver', 'ddim' with eta=0 or 'heun' with S_churn=0"
@@ -180,3 +181,32 @@ class Denoising(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
         else:
             loss = repr(self.settings)
         return f"{self.name}: {loss}" + (", on couplings (reflow)" if self.coupled else "")
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "training.continuous": Setting(
+        True, ("continuous-time training (False: the reference's discrete DDPM / SMLD losses)")
+    ),
+    "training.reduce_mean": Setting(
+        False, ("per-example loss: mean over dimensions (False: half the sum, as the reference)")
+    ),
+    "training.likelihood_weighting": Setting(
+        False, ('the reference\'s likelihood weighting lambda = g^2 (same as loss_weighting="likelihood")')
+    ),
+    "training.loss_weighting": Setting(
+        "auto",
+        ("eps, score, likelihood, x0, v, velocity, edm, min_snr; auto: the parameterisation's own"),
+        choice_of(WEIGHTINGS, "auto"),
+    ),
+    "training.time_sampling": Setting(
+        "auto",
+        ("uniform, log_normal (EDM), log_snr (importance on lambda); auto: log_normal for edm, else uniform"),
+        choice("auto", *TIME_SAMPLINGS),
+    ),
+    "training.eps": Setting(
+        1e-05, ("smallest training time (uniform time sampling), as the reference's losses"), POSITIVE
+    ),
+    "training.P_mean": Setting(-1.2, "log_normal time sampling: mean of ln sigma~ (EDM)"),
+    "training.P_std": Setting(1.2, "log_normal time sampling: std of ln sigma~ (EDM)", POSITIVE),
+    "training.min_snr_gamma": Setting(5.0, "min_snr weighting: the SNR clip gamma", POSITIVE),
+}

@@ -9,6 +9,7 @@ from score_sde.bits_per_dim import lsgm_bits_per_dim
 from score_sde.latent_space import LatentSpace
 from score_sde.objectives.base import Objective, Parts, register
 from score_sde.objectives.denoising import Denoising
+from score_sde.settings import NON_NEGATIVE, Setting, number
 
 
 @register
@@ -75,3 +76,14 @@ class LatentDenoising(Objective):
     def describe(self):
         space = self.space
         return f"{self.name}: {self.denoising.describe()} on latents {list(space.latent_shape)} of {space.workdir}"
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "data.latents_of": Setting(
+        "", ('a latent score model: the workdir of its autoencoder ("": model the data itself)')
+    ),
+    "data.latents_ckpt": Setting(-1, "that autoencoder's snapshot number (-1: its newest checkpoint)", number(-1)),
+    "data.latent_scale": Setting(
+        0.0, ("latents are multiplied by this (0: 1 / std of the encoded training data, stored)"), NON_NEGATIVE
+    ),
+}

@@ -9,14 +9,15 @@ from typing import ClassVar, final
 
 import jax
 
-from score_sde.distillation.consistency import consistency_distillation_loss
-from score_sde.distillation.progressive import progressive_distillation_loss
+from score_sde.distillation.consistency import METRICS, consistency_distillation_loss
+from score_sde.distillation.progressive import PROGRESSIVE_WEIGHTINGS, progressive_distillation_loss
 from score_sde.distillation.samplers import Consistency, FewStep
 from score_sde.distillation.students import ConsistencySchedule, network_denoiser, student_optimizer, student_params
 from score_sde.models import NetApply
 from score_sde.objectives.base import GradientOfLoss, Objective, Parts, init_network, register
 from score_sde.objectives.denoising import network_score
 from score_sde.parameterization import Parameterization
+from score_sde.settings import AT_LEAST_ONE, BELOW_ONE, POSITIVE, Setting, choice, number
 
 
 def _no_teacher(name: str) -> ValueError:
@@ -207,3 +208,42 @@ class ConsistencyStudent(Student, Objective):
     def describe(self):
         schedule = "adaptive N(k)" if self.schedule.adaptive else f"N={self.schedule.num_points}"
         return f"{self.name}: consistency distillation, {schedule}, {self.metric} distance"
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "distill.method": Setting(
+        "",
+        ("--mode distill: progressive (Salimans & Ho 2022) or consistency (Song et al. 2023)"),
+        choice("", "progressive", "consistency"),
+    ),
+    "distill.teacher": Setting("", "--mode distill: workdir of the trained teacher"),
+    "distill.teacher_ckpt": Setting(-1, "the teacher's snapshot number (-1: its newest checkpoint)", number(-1)),
+    "distill.teacher_steps": Setting(64, "progressive: DDIM steps of the teacher in the first round", AT_LEAST_ONE),
+    "distill.final_steps": Setting(
+        1, ("progressive: steps of the last round's student (rounds halve teacher_steps down to it)"), AT_LEAST_ONE
+    ),
+    "distill.weighting": Setting(
+        "truncated_snr", "progressive: truncated_snr (max(SNR, 1)) or snr_plus_one", choice(*PROGRESSIVE_WEIGHTINGS)
+    ),
+    "distill.num_points": Setting(18, "consistency: points N of the teacher's ODE grid (fixed schedule)", number(2)),
+    "distill.points_schedule": Setting(
+        "fixed",
+        ("consistency: fixed (N, target_decay) or adaptive (N(k), mu(k) of the paper)"),
+        choice("fixed", "adaptive"),
+    ),
+    "distill.s0": Setting(2, "consistency, adaptive: initial N", number(2)),
+    "distill.s1": Setting(150, "consistency, adaptive: final N - 1", AT_LEAST_ONE),
+    "distill.target_decay": Setting(
+        0.0,
+        (
+            "consistency: the target network's EMA decay mu: 0 (the online network,"
+            " as the CIFAR-10 code's CD), 0.95 (its ImageNet-64 / LSUN CD); "
+            "adaptive schedule: mu0 of mu(k)"
+        ),
+        BELOW_ONE,
+    ),
+    "distill.rho": Setting(7.0, "consistency: the Karras grid's exponent", POSITIVE),
+    "distill.metric": Setting(
+        "l2", "consistency: distance between student and target outputs: l2 or l1", choice(*METRICS)
+    ),
+}

@@ -21,6 +21,7 @@ from score_sde.ode_solvers import batch_time
 from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, get_timesteps, posterior_step
 from score_sde.sde.schedules import resolve_schedule
+from score_sde.settings import UNIT, Setting
 
 
 def scalar_coefficients(process: SDE, t: Array) -> tuple[Array, Array]:
@@ -115,3 +116,8 @@ def sample_ddim(
 ) -> tuple[Array, NFE]:
     """`DDIM` with these settings: samples (B, *event) and nfe = num_steps (+1 with `denoise`)."""
     return DDIM(num_steps, eta, schedule, eps, denoise)(rng, process, score_fn, shape)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.eta": Setting(0.0, "ddim: 0 deterministic, 1 ancestral", UNIT),
+}

@@ -15,6 +15,7 @@ from score_sde.sampling.ddim import finish, scalar_coefficients
 from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, get_timesteps
 from score_sde.sde.schedules import check_schedule
+from score_sde.settings import Setting, choice
 
 
 @eqx.filter_jit
@@ -105,3 +106,8 @@ def sample_dpm_solver(
 ) -> tuple[Array, NFE]:
     """`DPMSolver` with these settings: samples (B, *event) and nfe = num_steps (+1 with `denoise`)."""
     return DPMSolver(num_steps, order, schedule, eps, denoise)(rng, process, score_fn, shape)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.order": Setting(2, "dpm_solver: 1 or 2 (2M)", choice(1, 2)),
+}

@@ -1,6 +1,7 @@
 """EDM's second-order Heun sampler (Karras et al. 2022, Algorithm 2) on any process."""
 
 import dataclasses
+import math
 from typing import ClassVar, final
 
 import equinox as eqx
@@ -17,6 +18,7 @@ from score_sde.sampling.ddim import finish, scalar_coefficients
 from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, get_timesteps
 from score_sde.sde.schedules import check_schedule
+from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting
 
 
 @eqx.filter_jit
@@ -147,3 +149,12 @@ def sample_heun(
     """`Heun` with these settings: samples (B, *event) and nfe = 2 (num_steps - 1) (+1 with `denoise`)."""
     sampler = Heun(num_steps, schedule, rho, S_churn, S_min, S_max, S_noise, eps, denoise)
     return sampler(rng, process, score_fn, shape)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.rho": Setting(7.0, "heun: the exponent of the karras grid", POSITIVE),
+    "sampling.S_churn": Setting(0.0, "heun: EDM's stochastic churn", NON_NEGATIVE),
+    "sampling.S_min": Setting(0.0, "heun: churn only for sigma~ >= S_min", NON_NEGATIVE, below="sampling.S_max"),
+    "sampling.S_max": Setting(math.inf, "heun: churn only for sigma~ <= S_max", NON_NEGATIVE),
+    "sampling.S_noise": Setting(1.0, "heun: scale of the churn's noise", NON_NEGATIVE),
+}

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from score_sde.datasets.sources import read_image
+from score_sde.settings import Setting
 
 MASKS = ("right_half", "left_half", "bottom_half", "top_half", "center", "checkerboard")
 
@@ -30,3 +31,19 @@ def make_mask(spec: str, image_size: int) -> np.ndarray:
     else:
         raise ValueError(f"config.sampling.mask={spec!r}: choose from {MASKS} or give a PNG file (white = known)")
     return known.astype(np.float32)[None, :, :, None]
+
+
+def _mask_or_png(value) -> str | None:
+    return None if value in MASKS or Path(value).is_file() else f"choose from {MASKS} or give an existing PNG file"
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.mask": Setting(
+        "right_half",
+        (
+            "inpaint: the region to generate (right_half, left_half, bottom_half, "
+            "top_half, center, checkerboard), or a PNG whose white pixels are known"
+        ),
+        _mask_or_png,
+    ),
+}

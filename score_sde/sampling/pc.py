@@ -22,6 +22,7 @@ from score_sde.registry import Registry
 from score_sde.sampling.samplers import Sampler, config_steps, register
 from score_sde.sde import SDE, batch_broadcast
 from score_sde.sde.chain import chain_of
+from score_sde.settings import AT_LEAST_ONE, POSITIVE, Setting, choice_of
 
 # predictor(rng, sde, score_fn, x, t, dt, probability_flow) -> (x, x_mean)
 Predictor = Callable[[Array, SDE, ScoreFn, Array, Array, Array, bool], tuple[Array, Array]]
@@ -253,3 +254,14 @@ def sample_pc(
     nfe = num_steps * (predictor evals + n_steps_each corrector evals)."""
     sampler = PredictorCorrector(predictor, corrector, snr, n_steps_each, num_steps, eps, denoise, probability_flow)
     return sampler(rng, process, score_fn, shape)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.predictor": Setting(
+        "reverse_diffusion", "pc: euler_maruyama, reverse_diffusion, ancestral_sampling, none", choice_of(PREDICTORS)
+    ),
+    "sampling.corrector": Setting("langevin", "pc: langevin, ald, none", choice_of(CORRECTORS)),
+    "sampling.snr": Setting(0.16, "pc: the corrector's signal-to-noise ratio", POSITIVE),
+    "sampling.n_steps_each": Setting(1, "pc: corrector steps per predictor step", AT_LEAST_ONE),
+    "sampling.probability_flow": Setting(False, "pc: predictors on the probability-flow ODE (not ancestral_sampling)"),
+}

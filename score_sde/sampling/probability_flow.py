@@ -13,11 +13,12 @@ import jax.numpy as jnp
 from score_sde._types import NFE, Array, ScoreFn
 from score_sde.checks import check_sampler_inputs
 from score_sde.conversions import denoiser_of
-from score_sde.ode_solvers import ODESettings, batch_time, get_ode_solver, odeint
+from score_sde.ode_solvers import ODE_SOLVERS, ODESettings, batch_time, get_ode_solver, odeint
 from score_sde.sampling.samplers import Sampler, config_schedule, register
 from score_sde.sde import SDE, get_timesteps
 from score_sde.sde.chain import chain_of
 from score_sde.sde.schedules import resolve_schedule
+from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting, choice, choice_of
 
 
 def _flow(process: SDE, score_fn: ScoreFn):
@@ -189,3 +190,22 @@ def decode(
     """Maps latents z (B, *event) at T back to data at eps; the inverse of `encode`."""
     ode = ProbabilityFlowODE(solver, rtol, atol, eps, num_steps=num_steps, schedule=schedule, max_steps=max_steps)
     return ode.decode(process, score_fn, z)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.ode_denoise_step": Setting(
+        "reverse_diffusion",
+        (
+            "ode: that step: reverse_diffusion (the reference's: one "
+            "reverse-diffusion step at eps, its mean) or tweedie (the denoiser "
+            "E[x_0 | x_eps])"
+        ),
+        choice(*DENOISING_STEPS),
+    ),
+    "sampling.ode_solver": Setting(
+        "tsit5", "ode: euler, heun, midpoint, bosh3, tsit5, dopri5, dopri8", choice_of(ODE_SOLVERS)
+    ),
+    "sampling.rtol": Setting(1e-05, "ode: relative tolerance of adaptive solves", POSITIVE),
+    "sampling.atol": Setting(1e-05, "ode: absolute tolerance of adaptive solves", POSITIVE),
+    "sampling.ode_num_steps": Setting(0, "ode: fixed steps (0: adaptive)", NON_NEGATIVE),
+}

@@ -22,6 +22,7 @@ from score_sde.registry import Registry
 from score_sde.sampling.samplers import Sampler, config_schedule, config_steps, register
 from score_sde.sde import SDE, batch_broadcast, get_timesteps
 from score_sde.sde.schedules import resolve_schedule
+from score_sde.settings import Setting, choice_of
 
 SDE_SOLVERS: Registry[SolverSpec] = Registry("SDE solver")
 SDE_SOLVERS.register("euler_maruyama")(SolverSpec(diffrax.Euler, 1, 0))
@@ -153,3 +154,10 @@ def sample_sde(
     """`ReverseTimeSDE` with these settings: samples (B, *event) and nfe = initial + per-step
     evaluations * num_steps (+1 with `denoise`)."""
     return ReverseTimeSDE(solver, num_steps, schedule, eps, denoise)(rng, process, score_fn, shape)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.sde_solver": Setting(
+        "euler_maruyama", "sde: euler_maruyama, heun, reversible_heun", choice_of(SDE_SOLVERS)
+    ),
+}

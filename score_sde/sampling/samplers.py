@@ -18,7 +18,8 @@ from typing import ClassVar
 
 from score_sde._types import NFE, Array, ScoreFn
 from score_sde.registry import Registry
-from score_sde.sde import SDE
+from score_sde.sde import SCHEDULES, SDE
+from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting, choice
 
 
 class Sampler(abc.ABC):
@@ -61,3 +62,28 @@ def config_steps(sampling) -> int | None:
 def config_schedule(sampling) -> str | None:
     """config.sampling.schedule, None for "auto" (the sampler's or the process's default)."""
     return None if sampling.schedule == "auto" else str(sampling.schedule)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "sampling.num_steps": Setting(
+        0, ("pc, sde, ddim, heun, dpm_solver: steps (0: N for pc / sde, the sampler's default otherwise)"), NON_NEGATIVE
+    ),
+    "sampling.eps": Setting(
+        0.001, ("smallest time of a solve (the reference: 1e-3 for VP / sub-VP, 1e-5 for VE)"), POSITIVE
+    ),
+    "sampling.noise_removal": Setting(True, "end with the denoising step at eps"),
+    "sampling.ode_score": Setting(
+        "continuous",
+        (
+            "the probability-flow ODE (ode sampling, encode/decode, likelihood) of "
+            "a discrete-trained network (training.continuous=False): continuous "
+            "(the reference: continuous labels) or discrete (its training labels)"
+        ),
+        choice("continuous", "discrete"),
+    ),
+    "sampling.schedule": Setting(
+        "auto",
+        ("fixed-step grids: time_uniform, log_snr_uniform, karras; auto: the sampler's default"),
+        choice("auto", *SCHEDULES),
+    ),
+}

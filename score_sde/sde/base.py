@@ -28,6 +28,7 @@ import numpy as np
 from score_sde._types import Array, ScoreFn
 from score_sde.noise import per_example_normal
 from score_sde.registry import Registry
+from score_sde.settings import AT_LEAST_ONE, Setting, choice_of
 
 SDES: Registry[Any] = Registry("SDE")  # process classes, each with a from_config(config.model)
 
@@ -191,3 +192,11 @@ def get_sde(config) -> SDE:
     """Builds the process named by `config.training.sde` from the fields of `config.model` it
     reads (each process's `from_config` says which)."""
     return SDES.get(str(config.training.sde).lower(), "config.training.sde").from_config(config.model)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "training.sde": Setting(
+        "vpsde", "the process: vpsde, subvpsde, vesde, cosine_vp, linear_flow, edm", choice_of(SDES)
+    ),
+    "model.num_scales": Setting(1000, "N, steps of the process's discretisation", AT_LEAST_ONE),
+}

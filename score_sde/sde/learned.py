@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from score_sde._types import Array
 from score_sde.sde.base import SDE, SDES, check_steps
+from score_sde.settings import AT_LEAST_ONE, POSITIVE, Setting
 
 DEFAULT_FEATURES = 1024
 VDM_GAMMA_MIN, VDM_GAMMA_MAX = -13.3, 5.0  # VDM's CIFAR-10 endpoints
@@ -131,3 +132,15 @@ class LearnedVPPath(eqx.Module, SDE):
     @property
     def prior_std(self) -> float:
         return 1.0
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.gamma_min": Setting(
+        -13.3, "learned_vp: the schedule's initial gamma(0) = -log SNR(0) (VDM)", below="model.gamma_max"
+    ),
+    "model.gamma_max": Setting(5.0, "learned_vp: the schedule's initial gamma(1)"),
+    "model.schedule_features": Setting(1024, "learned_vp: width of the monotone schedule network", AT_LEAST_ONE),
+    "model.schedule_init_std": Setting(
+        0.01, "learned_vp: std of its initial l2, l3 kernels (VDM's code: 0.01)", POSITIVE
+    ),
+}

@@ -12,6 +12,7 @@ import numpy as np
 
 from score_sde._types import Array
 from score_sde.sde.base import SDE, SDES, check_steps
+from score_sde.settings import POSITIVE, Setting
 
 
 def _check_eps(process: SDE) -> None:
@@ -235,3 +236,10 @@ class EDMPath(SDE):
     @property
     def prior_std(self) -> float:
         return self.sigma_max
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.cosine_s": Setting(0.008, "cosine_vp: the offset s of Nichol & Dhariwal", POSITIVE),
+    "model.edm_sigma_min": Setting(0.002, "edm: the smallest noise level", POSITIVE, below="model.edm_sigma_max"),
+    "model.edm_sigma_max": Setting(80.0, "edm: the largest noise level (T)", POSITIVE),
+}

@@ -12,6 +12,7 @@ import numpy as np
 
 from score_sde._types import Array
 from score_sde.sde.base import SDE, SDES, batch_broadcast, check_steps, check_time, gaussian_logp
+from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,3 +223,11 @@ class VESDE(SDE):
 
     def prior_logp(self, z):
         return gaussian_logp(z, self.sigma_max**2)
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "model.beta_min": Setting(0.1, "vpsde, subvpsde: beta(0)", NON_NEGATIVE, below="model.beta_max"),
+    "model.beta_max": Setting(20.0, "vpsde, subvpsde: beta(1)", POSITIVE),
+    "model.sigma_min": Setting(0.01, "vesde: sigma(0)", POSITIVE, below="model.sigma_max"),
+    "model.sigma_max": Setting(50.0, "vesde: sigma(1)", POSITIVE),
+}
