@@ -62,8 +62,9 @@ def test_masks_and_task_settings_are_checked(colour_config):
     colour_config.sampling.task = "paint"
     with pytest.raises(ValueError, match="config.sampling.task='paint'"):
         check_config(colour_config)
-    colour_config.sampling.task = "colorize"
+    colour_config.sampling.task = "generate"
+    objective = build(colour_config, with_data=False).objective
     with pytest.raises(ValueError, match="3-channel"):
-        check_task(colour_config, True, 1)
+        check_task("colorize", objective, True, 1)
     with pytest.raises(ValueError, match="needs image data"):
-        check_task(colour_config, False, 2)
+        check_task("colorize", objective, False, 2)

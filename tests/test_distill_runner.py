@@ -12,7 +12,7 @@ import pytest
 
 from score_sde.checkpoints import Checkpointer
 from score_sde.distillation import ConsistencySchedule, student_optimizer, student_params
-from score_sde.runner.distill import ROUND_RECORD, distill
+from score_sde.runner.distill import ROUND_RECORD, distill, load_teacher
 from score_sde.runner.modes import compute_likelihood, sample
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
@@ -111,3 +111,15 @@ def test_distillation_refuses_a_teacher_it_cannot_distil(teacher_run, tmp_path):
     config.model.beta_max = 10.0
     with pytest.raises(ValueError, match="process .* differs from the teacher's"):
         distill(config, tmp_path / "cd", progress=False)
+    # the teacher's objective decides (Objective.teaches): a VDM teacher is refused before any weights are read
+    config = student_config(teacher_config, teacher_workdir, "progressive")
+    setup = build(config, with_data=False)
+    vdm = tmp_path / "vdm"
+    vdm.mkdir()
+    vdm_config = teacher_config.copy_and_resolve_references()
+    vdm_config.training.sde, vdm_config.model.parameterization = "learned_vp", "eps"
+    vdm_config.data.uniform_dequantization = False
+    (vdm / "config.json").write_text(json.dumps(vdm_config.to_dict()))
+    config.distill.teacher = str(vdm)
+    with pytest.raises(ValueError, match="objective denoising or latent\), not 'learned_schedule'"):
+        load_teacher(config, setup)

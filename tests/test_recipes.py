@@ -119,12 +119,11 @@ def test_a_reflowed_flow_is_sampled_by_its_probability_flow_alone(tmp_path):
         allowed.sampling.method = method
         build(allowed, with_data=False)
     build(pc_on_the_flow, with_data=False)  # the reference's predictors on the probability flow
+    objective = build(config, with_data=False).objective
     for task in ("inpaint", "colorize"):  # the steering tasks run PC on the marginal score
-        config.sampling.task = task
         with pytest.raises(ValueError, match=f"task='{task}' runs the predictor-corrector .* reflowed flow"):
-            check_task(config, image=True, num_channels=3)
-    config.sampling.task = "interpolate"
-    assert check_task(config, image=True, num_channels=3) == "interpolate"
+            check_task(task, objective, image=True, num_channels=3)
+    assert check_task("interpolate", objective, image=True, num_channels=3) == "interpolate"
     config.sampling.method = "auto"
     assert build(config, with_data=False).sampler == ProbabilityFlowODE.from_config(config.sampling)
     config.reflow.teacher = ""

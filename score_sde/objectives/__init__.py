@@ -23,6 +23,7 @@ from score_sde.objectives.base import (
     init_network,
     loss_gradient,
     register,
+    teachers,
 )
 from score_sde.objectives.denoising import Denoising, loss_settings, network_score
 from score_sde.objectives.latent import LatentDenoising
@@ -92,6 +93,7 @@ __all__ = [
     "objective_class",
     "objective_name",
     "register",
+    "teachers",
 ]
 
 

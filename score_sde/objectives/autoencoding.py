@@ -58,6 +58,10 @@ class Autoencoding(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
     def check_sampler(self, sampler):
         raise ValueError(NO_SCORE)
 
+    def check_task(self, task):
+        if task != "generate":
+            raise ValueError(f"config.sampling.task={task!r}: {NO_SCORE}")
+
     def bits_per_dim_fn(self, settings, data_range):
         raise ValueError(NO_SCORE)
 

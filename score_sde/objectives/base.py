@@ -69,15 +69,17 @@ class Objective(abc.ABC):
     """One kind of model. Concrete objectives are final frozen dataclasses with a `from_config`.
 
     Class facts: `name` (its `OBJECTIVES` key, config.training.objective), `figures` (what its
-    evaluation reports, from `FIGURES`, in order), `likelihood` (what its likelihood is, in words)
-    and `default_parameterization` (what config.model.parameterization "auto" means for it: None
-    for the process's own).
+    evaluation reports, from `FIGURES`, in order), `likelihood` (what its likelihood is, in words),
+    `default_parameterization` (what config.model.parameterization "auto" means for it: None
+    for the process's own) and `teaches` (what may learn from a trained model of it: "distill",
+    students of its sampler; "reflow", a flow on the couplings of its probability-flow ODE).
     """
 
     name: ClassVar[str]
     figures: ClassVar[tuple[str, ...]]
     likelihood: ClassVar[str]
     default_parameterization: ClassVar[str | None] = None
+    teaches: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abc.abstractmethod
@@ -123,6 +125,11 @@ class Objective(abc.ABC):
         """Refuses, in one line, a sampler this objective's model cannot be sampled with."""
 
     @abc.abstractmethod
+    def check_task(self, task: str) -> None:
+        """Refuses, in one line, a steering task (config.sampling.task: inpaint, colorize, interpolate;
+        "generate" is always allowed) its model cannot run."""
+
+    @abc.abstractmethod
     def data_view(self, data: Data) -> Data:
         """`data` as the model sees it (a latent model's: images encoded to latents)."""
 
@@ -154,6 +161,15 @@ class InDataSpace:
         return x
 
 
+def refuse_steering_latents(task: str) -> None:
+    """Refuses every task but "generate" for a model of an autoencoder's latents."""
+    if task != "generate":
+        raise ValueError(
+            f"config.sampling.task={task!r} steers pixels, and a latent model (config.data.latents_of) draws "
+            "latents: only 'generate' is available"
+        )
+
+
 class GradientOfLoss:
     """Mixin for objectives trained by `jax.value_and_grad` of their loss (`loss_gradient`)."""
 
@@ -169,6 +185,11 @@ class PlainOptimizer:
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+
+
+def teachers(use: str) -> tuple[str, ...]:
+    """The names of the objectives that teach `use` ("distill" or "reflow")."""
+    return tuple(name for name in OBJECTIVES.names() if use in OBJECTIVES.get(name).teaches)
 
 
 def register(cls: type[Objective]) -> type[Objective]:

@@ -117,6 +117,7 @@ class Denoising(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
     name: ClassVar[str] = "denoising"
     figures: ClassVar[tuple[str, ...]] = ("loss", "likelihood", "samples")
     likelihood: ClassVar[str] = "the probability-flow ODE (config.eval.likelihood='ode') or the variational bound"
+    teaches: ClassVar[tuple[str, ...]] = ("distill", "reflow")
 
     @classmethod
     def from_config(cls, config, parts: Parts) -> "Denoising":
@@ -159,6 +160,14 @@ class Denoising(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
 
     def sampler(self, sampling) -> Sampler:
         return ProbabilityFlowODE.from_config(sampling) if self.coupled else PredictorCorrector.from_config(sampling)
+
+    def check_task(self, task):
+        if self.coupled and task in ("inpaint", "colorize"):
+            raise ValueError(
+                f"config.sampling.task={task!r} runs the predictor-corrector sampler on the marginal score, which "
+                "a reflowed flow (config.reflow.teacher) does not learn; 'generate' and 'interpolate' integrate "
+                "its probability flow"
+            )
 
     def check_sampler(self, sampler):
         use = sampler.marginal_score_use

@@ -7,7 +7,7 @@ from typing import ClassVar, final
 
 from score_sde.bits_per_dim import lsgm_bits_per_dim
 from score_sde.latent_space import LatentSpace
-from score_sde.objectives.base import Objective, Parts, register
+from score_sde.objectives.base import Objective, Parts, refuse_steering_latents, register
 from score_sde.objectives.denoising import Denoising
 from score_sde.settings import NON_NEGATIVE, Setting, number
 
@@ -23,6 +23,7 @@ class LatentDenoising(Objective):
     name: ClassVar[str] = "latent"
     figures: ClassVar[tuple[str, ...]] = ("loss", "likelihood", "samples")
     likelihood: ClassVar[str] = "LSGM's bound on the images (the latents' NLL by the probability-flow ODE)"
+    teaches: ClassVar[tuple[str, ...]] = ("distill",)
 
     @classmethod
     def from_config(cls, config, parts: Parts) -> "LatentDenoising":
@@ -59,6 +60,9 @@ class LatentDenoising(Objective):
 
     def check_sampler(self, sampler):
         self.denoising.check_sampler(sampler)
+
+    def check_task(self, task):
+        refuse_steering_latents(task)
 
     def data_view(self, data):
         return self.space.encoded(data)

@@ -72,6 +72,9 @@ class LearnedScheduleBound(InDataSpace, PlainOptimizer, Objective):
     def check_sampler(self, sampler):
         return None
 
+    def check_task(self, task):
+        return None
+
     def bits_per_dim_fn(self, settings, data_range):
         return path_bits_per_dim(self, settings, data_range, self.t0)
 

@@ -14,7 +14,7 @@ from score_sde.distillation.progressive import PROGRESSIVE_WEIGHTINGS, progressi
 from score_sde.distillation.samplers import Consistency, FewStep
 from score_sde.distillation.students import ConsistencySchedule, network_denoiser, student_optimizer, student_params
 from score_sde.models import NetApply
-from score_sde.objectives.base import GradientOfLoss, Objective, Parts, init_network, register
+from score_sde.objectives.base import GradientOfLoss, Objective, Parts, init_network, refuse_steering_latents, register
 from score_sde.objectives.denoising import network_score
 from score_sde.parameterization import Parameterization
 from score_sde.settings import AT_LEAST_ONE, BELOW_ONE, POSITIVE, Setting, choice, number
@@ -65,6 +65,10 @@ class Student(GradientOfLoss):
 
     def check_sampler(self, sampler):
         return None
+
+    def check_task(self, task):
+        if self.parts.latent is not None:
+            refuse_steering_latents(task)
 
     def data_view(self, data):
         return data if self.parts.latent is None else self.parts.latent.encoded(data)

@@ -23,6 +23,7 @@ from score_sde.datasets import get_image_source
 from score_sde.datasets.images import to_model_input, to_uint8
 from score_sde.datasets.sources import load_folder
 from score_sde.files import write_npz_atomic
+from score_sde.objectives import Objective
 from score_sde.parallel import to_host
 from score_sde.plotting import image_grid_png
 from score_sde.runner.setup import Setup
@@ -35,17 +36,11 @@ from score_sde.sampling.masks import make_mask
 STEERING_UINT8_RULE = "round"
 
 
-def check_task(config, image: bool, num_channels: int) -> str:
-    """The configured task, checked against the data before any work."""
-    task = str(config.sampling.task)
+def check_task(task: str, objective: Objective, image: bool, num_channels: int) -> str:
+    """`task` (config.sampling.task), checked against the data and the objective's model before any work."""
     if task != "generate" and not image:
         raise ValueError(f"config.sampling.task={task!r} needs image data; config.data.dataset is 2-D")
-    if task in ("inpaint", "colorize") and config.reflow.teacher:
-        raise ValueError(
-            f"config.sampling.task={task!r} runs the predictor-corrector sampler on the marginal score, which a "
-            f"reflowed flow (config.reflow.teacher={config.reflow.teacher!r}) does not learn; 'generate' and "
-            "'interpolate' integrate its probability flow"
-        )
+    objective.check_task(task)
     if task == "colorize" and num_channels != 3:
         raise ValueError(
             f"config.sampling.task='colorize' needs a 3-channel model; config.data.num_channels={num_channels}"

@@ -27,13 +27,13 @@ import jax
 
 from score_sde.distillation import halving_rounds, student_params
 from score_sde.files import write_json_atomic
+from score_sde.objectives import teachers
 from score_sde.runner.restore import load_params, run_config
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
 
 logger = logging.getLogger(__name__)
 ROUND_RECORD = "distill.json"
-TEACHER_OBJECTIVES = ("denoising", "latent")  # what a student can learn from
 
 
 def student_config(config, num_steps: int):
@@ -52,10 +52,10 @@ def load_teacher(config, setup: Setup) -> tuple[Setup, object, int]:
     teacher = str(config.distill.teacher)
     teacher_config = run_config(teacher, "config.distill.teacher")
     teacher_setup = build(teacher_config, with_data=False)
-    if teacher_setup.objective.name not in TEACHER_OBJECTIVES:
+    if "distill" not in teacher_setup.objective.teaches:
         raise ValueError(
             f"config.distill.teacher={teacher!r} must be a score model on a fixed process (objective "
-            f"{' or '.join(TEACHER_OBJECTIVES)}), not {teacher_setup.objective.name!r}"
+            f"{' or '.join(teachers('distill'))}), not {teacher_setup.objective.name!r}"
         )
     if teacher_setup.sde != setup.sde:
         raise ValueError(

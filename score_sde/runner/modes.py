@@ -30,12 +30,7 @@ def sample(config, workdir, progress: bool = True) -> dict:
     "inpaint", "colorize", "interpolate": see `score_sde.runner.controllable`.
     """
     setup = build(config, with_data=False)
-    task = check_task(config, setup.image, setup.event_shape[-1])
-    if setup.latent is not None and task != "generate":
-        raise ValueError(
-            f"config.sampling.task={task!r} steers pixels, and a latent model (config.data.latents_of) draws "
-            "latents: only 'generate' is available"
-        )
+    task = check_task(str(config.sampling.task), setup.objective, setup.image, setup.event_shape[-1])
     workdir = Path(workdir)
     check_reflowed_run(config, workdir)
     params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))

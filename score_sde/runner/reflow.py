@@ -27,6 +27,7 @@ from score_sde.checkpoints import Checkpointer
 from score_sde.datasets import ArraySource, Data
 from score_sde.datasets.pipeline import BatchStream
 from score_sde.files import write_npz_atomic
+from score_sde.objectives import teachers
 from score_sde.parallel import to_host
 from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, load_params
 from score_sde.runner.setup import Setup, build
@@ -113,9 +114,10 @@ def reflow(config, workdir, progress: bool = True) -> dict:
     if not teacher:
         raise ValueError("--mode reflow needs config.reflow.teacher: the workdir of the trained flow to straighten")
     setup = build(config, with_data=False)
-    if setup.objective.name != "denoising":
+    if "reflow" not in setup.objective.teaches:
         raise ValueError(
-            f"--mode reflow straightens a flow trained by the denoising objective on the data: not "
+            f"--mode reflow straightens a flow trained by the {' or '.join(teachers('reflow'))} objective on the "
+            "data: not "
             f"{setup.objective.name!r} (config.training.objective / config.training.sde / config.data.latents_of)"
         )
     if not bool(config.training.continuous):
