@@ -121,5 +121,5 @@ def test_distillation_refuses_a_teacher_it_cannot_distil(teacher_run, tmp_path):
     vdm_config.data.uniform_dequantization = False
     (vdm / "config.json").write_text(json.dumps(vdm_config.to_dict()))
     config.distill.teacher = str(vdm)
-    with pytest.raises(ValueError, match="objective denoising or latent\), not 'learned_schedule'"):
+    with pytest.raises(ValueError, match=r"objective denoising or latent\), not 'learned_schedule'"):
         load_teacher(config, setup)
