@@ -43,7 +43,7 @@ from score_sde.files import write_json_atomic
 from score_sde.plotting import figure_png
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
-from score_sde.runner.state_evaluation import eval_settings, likelihood, sample_quality
+from score_sde.runner.state_evaluation import likelihood, sample_quality
 from score_sde.sampling import sample_dpm_solver, sample_heun, sample_ode
 from score_sde.straightness import straightness
 
@@ -131,7 +131,7 @@ def bits_per_dim(config, setup, params, record: dict, examples: int) -> dict:
     for key, (method, dequantization) in LIKELIHOODS.items():
         if key in figures or (dequantization == "forward" and config.data.uniform_dequantization):
             continue
-        settings = {**eval_settings(config), "likelihood": method, "dequantization": dequantization}
+        settings = {**setup.run.evaluation, "likelihood": method, "dequantization": dequantization}
         settings.update(num_bpd_examples=examples, bpd_num_repeats=1, batch_size=min(examples, 100))
         figures[key] = likelihood(setup, params, jax.random.PRNGKey(4), settings)["bpd"]
     return figures

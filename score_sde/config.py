@@ -14,6 +14,7 @@ Shipped configs (configs/*.py) start from `base_config()` and override what diff
 can be set from the command line (--config.<section>.<field>=value).
 """
 
+import dataclasses
 import functools
 import importlib
 
@@ -51,7 +52,7 @@ COMPONENTS = (
     "score_sde.datasets.images",
     "score_sde.sampling.masks",
     "score_sde.bits_per_dim",
-    "score_sde.evaluation.metrics",
+    "score_sde.evaluation.image_quality",
     "score_sde.objectives.students",
     "score_sde.distillation.consistency",
 )
@@ -121,6 +122,105 @@ def base_config() -> ml_collections.ConfigDict:
         section, _, field = name.rpartition(".")
         (config[section] if section else config)[field] = setting.default
     return config
+
+
+# config.eval's fields the evaluation of a state reads (`score_sde.runner.state_evaluation`)
+EVAL_FIELDS = (
+    "likelihood",
+    "dequantization",
+    "batch_size",
+    "num_samples",
+    "enable_loss",
+    "enable_bpd",
+    "enable_sampling",
+    "bpd_dataset",
+    "bpd_num_repeats",
+    "bpd_batch_repeats",
+    "num_bpd_examples",
+    "num_loss_examples",
+    "likelihood_trace",
+    "likelihood_rtol",
+    "likelihood_atol",
+)
+# the reference's dequantisation repeats for bits/dim (its run_lib): 5 on the test split, 1 on train
+REFERENCE_BPD_REPEATS = {"test": 5, "train": 1}
+
+
+def eval_settings(config) -> dict:
+    """The config.eval fields evaluation reads (`EVAL_FIELDS`), as a dict the modes adjust (e.g.
+    enable_sampling); bpd_num_repeats 0 becomes the reference's count for bpd_dataset."""
+    settings = {field: config.eval[field] for field in EVAL_FIELDS}
+    if settings["bpd_num_repeats"] == 0:
+        settings["bpd_num_repeats"] = REFERENCE_BPD_REPEATS.get(settings["bpd_dataset"], 1)
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingLoop:
+    """The training loop's settings: config.training's steps, batch and frequencies, the label
+    dropout of classifier-free guidance, and the EMA of the parameters (config.model.ema_*)."""
+
+    batch_size: int
+    n_iters: int
+    n_jitted_steps: int
+    log_freq: int
+    eval_freq: int
+    snapshot_freq: int
+    snapshot_freq_for_preemption: int
+    snapshot_sampling: bool
+    snapshot_num_samples: int
+    final_eval: bool
+    label_dropout: float
+    ema_rate: float
+    ema_halflife_kimg: float
+    ema_rampup_ratio: float
+
+    @classmethod
+    def from_config(cls, config) -> "TrainingLoop":
+        model = config.model
+        ema = ("ema_rate", "ema_halflife_kimg", "ema_rampup_ratio")
+        loop = {field.name: config.training[field.name] for field in dataclasses.fields(cls) if field.name not in ema}
+        return cls(
+            **loop,
+            ema_rate=float(model.ema_rate),
+            ema_halflife_kimg=float(model.ema_halflife_kimg),
+            ema_rampup_ratio=float(model.ema_rampup_ratio),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """The run's own settings, read once by the builder (`runner.setup.build`) for the modes: the
+    seed, the training loop, the evaluation's fields (`eval_settings`), the snapshots the modes
+    read (config.eval.ckpt, begin_ckpt, end_ckpt) and --mode sample's task (config.sampling.task,
+    inputs, mask, interpolation_points)."""
+
+    seed: int
+    loop: TrainingLoop
+    evaluation: dict
+    ckpt: int
+    begin_ckpt: int
+    end_ckpt: int
+    task: str
+    inputs: str
+    mask: str
+    interpolation_points: int
+
+    @classmethod
+    def from_config(cls, config) -> "RunSettings":
+        sampling, evaluation = config.sampling, config.eval
+        return cls(
+            seed=int(config.seed),
+            loop=TrainingLoop.from_config(config),
+            evaluation=eval_settings(config),
+            ckpt=int(evaluation.ckpt),
+            begin_ckpt=int(evaluation.begin_ckpt),
+            end_ckpt=int(evaluation.end_ckpt),
+            task=str(sampling.task),
+            inputs=str(sampling.inputs),
+            mask=str(sampling.mask),
+            interpolation_points=int(sampling.interpolation_points),
+        )
 
 
 def on_schema(values) -> ml_collections.ConfigDict:

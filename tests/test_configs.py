@@ -7,10 +7,9 @@ import pkgutil
 import pytest
 
 import score_sde
-from score_sde.config import COMPONENTS, base_config, schema
+from score_sde.config import COMPONENTS, base_config, eval_settings, schema
 from score_sde.runner.config_check import check_config
 from score_sde.runner.setup import build
-from score_sde.runner.state_evaluation import eval_settings
 
 SHIPPED = [
     "quickstart",

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -46,7 +48,7 @@ def test_inpaint_colorize_and_interpolate_from_the_runner(colour_config, tmp_pat
     np.testing.assert_allclose(coloured.mean(-1), inputs.mean(-1) / 127.5 - 1.0, atol=1e-5)  # the gray level is kept
     assert coloured.std(-1).mean() > 0.05  # and colour is generated
 
-    colour_config.sampling.interpolation_points = 5
+    setup = dataclasses.replace(setup, run=dataclasses.replace(setup.run, interpolation_points=5))
     record = run_task(setup, params, jax.random.PRNGKey(0), "interpolate", tmp_path / "out")
     path = np.load(tmp_path / "out" / "interpolate.npz")["interpolation"]
     assert path.shape == (2, 5, 8, 8, 3) and np.isfinite(record["endpoint_reconstruction_max_error"])

@@ -9,6 +9,7 @@ import scipy.linalg
 
 from score_sde.datasets import get_image_source
 from score_sde.evaluation import digits
+from score_sde.evaluation.image_quality import image_quality, reference_statistics_path
 from score_sde.evaluation.inception import InceptionV3, inception_apply, load_inception_params, params_from_state_dict
 from score_sde.evaluation.metrics import (
     finalize_inception_score,
@@ -24,7 +25,6 @@ from score_sde.evaluation.metrics import (
     update_statistics,
 )
 from score_sde.runner import fid_stats
-from score_sde.runner.sample_quality import image_quality, reference_statistics_path
 from tests.runner_helpers import tiny_image_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -128,16 +128,16 @@ def test_inception_score_splits_follow_the_config_and_large_fids_are_not_labelle
     10 is the mean and std over 10 consecutive splits. At 256 px and above the reference uses
     another FID network, so the record says the FID is not comparable and a warning says why."""
     from score_sde.evaluation import accumulators
-    from score_sde.runner import sample_quality
+    from score_sde.evaluation import image_quality as quality_module
 
     logits = 3.0 * np.random.default_rng(0).normal(size=(40, 1008)).astype(np.float32)
     served = iter(np.split(logits, 4))  # four batches of 10 images
     fake_inception = lambda params, images: (jnp.zeros((len(images), 2048)), jnp.asarray(next(served)))
     monkeypatch.setattr(accumulators, "inception_apply", fake_inception)
-    monkeypatch.setattr(sample_quality, "load_inception_params", lambda path: None)
+    monkeypatch.setattr(quality_module, "load_inception_params", lambda path: None)
     stats = {"mu": np.zeros(2048), "sigma": np.eye(2048), "kid_features": None}
-    monkeypatch.setattr(sample_quality, "reference_statistics", lambda *args: stats)
-    monkeypatch.setattr(sample_quality, "frechet_distance", lambda *args: 0.0)  # 2048-d sqrtm: tested above
+    monkeypatch.setattr(quality_module, "reference_statistics", lambda *args: stats)
+    monkeypatch.setattr(quality_module, "frechet_distance", lambda *args: 0.0)  # 2048-d sqrtm: tested above
     config = tiny_image_config()
     config.data.dataset = "CIFAR10"  # no FD-digits: Inception figures only (no data is read)
     config.eval.inception_weights, config.eval.inception_score_splits = "inception.npz", splits

@@ -17,8 +17,8 @@ from score_sde.config import base_config
 from score_sde.datasets import dataset_key, get_data, get_image_source, read_idx
 from score_sde.datasets.idx import FASHION_MNIST_DIR
 from score_sde.evaluation import FASHION, FEATURE_METRICS
+from score_sde.evaluation.image_quality import image_quality
 from score_sde.runner.config_check import check_config
-from score_sde.runner.sample_quality import image_quality
 from score_sde.runner.setup import build
 
 FASHION_CONFIGS = [f"fashion_mnist.{name}{size}" for name in ("vp", "edm", "flow", "vdm") for size in ("", "_full")]

@@ -17,7 +17,7 @@ from score_sde.runner.controllable import check_task
 from score_sde.runner.reflow import reflow
 from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, check_reflowed_run, load_params
 from score_sde.runner.setup import build
-from score_sde.runner.state_evaluation import eval_settings, likelihood
+from score_sde.runner.state_evaluation import likelihood
 from score_sde.runner.train_loop import train
 from score_sde.sampling import ProbabilityFlowODE, sample_ode
 from score_sde.sde import LinearFlow
@@ -60,7 +60,7 @@ def test_image_likelihood_by_the_bound_reports_its_parts():
     config.model.parameterization, config.model.schedule_features = "eps", 16
     config.eval.likelihood = "elbo"
     setup = build(config, with_data=False)
-    record = likelihood(setup, setup.init_state().ema_params, jax.random.PRNGKey(0), eval_settings(config))
+    record = likelihood(setup, setup.init_state().ema_params, jax.random.PRNGKey(0), setup.run.evaluation)
     assert record["bpd_method"] == "elbo" and record["bpd_examples"] == 4
     np.testing.assert_allclose(
         record["bpd"], record["bpd_prior"] + record["bpd_diffusion"] + record["bpd_reconstruction"], rtol=1e-5
@@ -118,8 +118,7 @@ def test_a_reflowed_flow_is_sampled_by_its_probability_flow_alone(tmp_path):
         allowed = config.copy_and_resolve_references()
         allowed.sampling.method = method
         build(allowed, with_data=False)
-    build(pc_on_the_flow, with_data=False)  # the reference's predictors on the probability flow
-    objective = build(config, with_data=False).objective
+    objective = build(pc_on_the_flow, with_data=False).objective  # the reference's predictors on the flow
     for task in ("inpaint", "colorize"):  # the steering tasks run PC on the marginal score
         with pytest.raises(ValueError, match=f"task='{task}' runs the predictor-corrector .* reflowed flow"):
             check_task(task, objective, image=True, num_channels=3)

@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from score_sde.files import write_npz_atomic
-from score_sde.settings import AT_LEAST_ONE, NON_NEGATIVE, Setting, choice
 
 Array = jax.Array
 
@@ -161,19 +160,3 @@ def kernel_inception_distance(
         for _ in range(num_subsets)
     ]
     return float(np.mean(values)), float(np.std(values))
-
-
-SETTINGS = {  # the config fields this module reads (score_sde.settings)
-    "eval.inception_weights": Setting(
-        "", ('FID / IS / KID: the FID Inception weights file ("": leave these figures out)')
-    ),
-    "eval.fid_stats": Setting("", ('an .npz of reference mu / sigma ("": computed once into <workdir>/fid_stats)')),
-    "eval.fid_split": Setting(
-        "train", "the split the reference statistics describe: train or test", choice("train", "test")
-    ),
-    "eval.num_fid_examples": Setting(0, "images of that split (0: all)", NON_NEGATIVE),
-    "eval.num_kid_features": Setting(2000, "features kept per set for KID", NON_NEGATIVE),
-    "eval.inception_score_splits": Setting(
-        1, "Inception Score over 1 set (the reference) or the common 10 splits", AT_LEAST_ONE
-    ),
-}

@@ -48,15 +48,15 @@ def check_task(task: str, objective: Objective, image: bool, num_channels: int) 
     return task
 
 
-def load_inputs(config, count: int) -> np.ndarray:
+def load_inputs(setup: Setup, count: int) -> np.ndarray:
     """The first `count` images (count, H, W, C) of config.sampling.inputs, as uint8 (float
     images of CelebA / LSUN rounded to the nearest level)."""
-    data = config.data
-    folder = str(config.sampling.inputs)
+    data = setup.config.data
+    folder = setup.run.inputs
     source = (
         load_folder(folder, "all", int(data.image_size), int(data.num_channels))
         if folder
-        else get_image_source(config, "eval")
+        else get_image_source(setup.config, "eval")
     )
     if len(source) < count:
         where = f"config.sampling.inputs={folder!r}" if folder else f"the eval split of {data.dataset!r}"
@@ -67,9 +67,8 @@ def load_inputs(config, count: int) -> np.ndarray:
 
 def _interpolate(setup: Setup, params, pixels: np.ndarray, x):
     """Strips (pairs, points + 2, H, W, C) with the originals at the ends, outputs, figures."""
-    sampling = setup.config.sampling
-    ode = ProbabilityFlowODE.from_config(sampling)
-    points = int(sampling.interpolation_points)
+    ode = ProbabilityFlowODE.from_config(setup.config.sampling)
+    points = setup.run.interpolation_points
     path, nfe = interpolate_path(
         ode, setup.process(params), setup.score_fn(params, flow=True), x[0::2], x[1::2], points
     )
@@ -86,10 +85,10 @@ def _interpolate(setup: Setup, params, pixels: np.ndarray, x):
 
 def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
     """Panels (N, 3, H, W, C) of input | condition | result for inpaint or colorize, outputs, figures."""
-    config, count = setup.config, len(pixels)
-    score_fn, sampler = setup.sampling_score_fn(params, count), PredictorCorrector.from_config(config.sampling)
+    count = len(pixels)
+    score_fn, sampler = setup.sampling_score_fn(params, count), PredictorCorrector.from_config(setup.config.sampling)
     if task == "inpaint":
-        mask = make_mask(str(config.sampling.mask), int(config.data.image_size))
+        mask = make_mask(setup.run.mask, pixels.shape[1])
         result, nfe = inpaint(sampler, rng, setup.process(params), score_fn, x, mask)
         shown = np.where(mask > 0, pixels, 128).astype(np.uint8)  # unknown pixels shown gray
         outputs = {"inputs": pixels, "mask": mask}
@@ -105,9 +104,9 @@ def _fill_in(setup: Setup, params, rng, task: str, pixels: np.ndarray, x):
 def run_task(setup: Setup, params, rng, task: str, folder: Path) -> dict:
     """Runs inpaint / colorize / interpolate on the configured inputs, writes <folder>/<task>.png
     (rows of input | condition | result, or interpolation strips) and <task>.npz; returns figures."""
-    config = setup.config
-    count = int(config.eval.num_samples) if task != "interpolate" else 2 * max(1, int(config.eval.num_samples) // 2)
-    pixels = load_inputs(config, count)
+    num_samples = int(setup.run.evaluation["num_samples"])
+    count = num_samples if task != "interpolate" else 2 * max(1, num_samples // 2)
+    pixels = load_inputs(setup, count)
     x = to_model_input(
         jax.random.PRNGKey(0),
         jnp.asarray(pixels),

@@ -7,15 +7,15 @@ from pathlib import Path
 import jax
 
 from score_sde.checkpoints import Checkpointer
+from score_sde.evaluation.image_quality import compute_reference_statistics, reference_statistics_path
 from score_sde.evaluation.inception import WEIGHTS_HELP, load_inception_params
 from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.drawing import write_samples
 from score_sde.runner.restore import check_reflowed_run, load_params
-from score_sde.runner.sample_quality import compute_reference_statistics, reference_statistics_path
 from score_sde.runner.setup import build, parameter_count
-from score_sde.runner.state_evaluation import eval_settings, evaluate_state, likelihood
+from score_sde.runner.state_evaluation import evaluate_state, likelihood
 from score_sde.summaries import Summaries
 
 logger = logging.getLogger(__name__)
@@ -30,18 +30,19 @@ def sample(config, workdir, progress: bool = True) -> dict:
     "inpaint", "colorize", "interpolate": see `score_sde.runner.controllable`.
     """
     setup = build(config, with_data=False)
-    task = check_task(str(config.sampling.task), setup.objective, setup.image, setup.event_shape[-1])
+    run = setup.run
+    task = check_task(run.task, setup.objective, setup.image, setup.event_shape[-1])
     workdir = Path(workdir)
     check_reflowed_run(config, workdir)
-    params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
+    params, step, label = load_params(setup, Path(workdir), run.ckpt)
     folder = workdir / "samples" / label
-    rng = jax.random.PRNGKey(int(config.seed) + 3)
+    rng = jax.random.PRNGKey(run.seed + 3)
     if task != "generate":
         record = {"step": step, **run_task(setup, params, rng, task, folder)}
         if jax.process_index() == 0:
             write_json_atomic(folder / f"{task}.json", record)
         return record
-    settings = {**eval_settings(config), "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
+    settings = {**run.evaluation, "enable_loss": False, "enable_bpd": False, "enable_sampling": True}
     record, samples = evaluate_state(setup, params, rng, settings, progress, workdir, folder / "pieces")
     record = {"step": step, "sampler": setup.sampler_name, **record}
     if jax.process_index() == 0:
@@ -58,14 +59,14 @@ def compute_likelihood(config, workdir, progress: bool = True) -> dict:
     kept in <workdir>/likelihood/<step_k>/, so a restarted job computes only the missing ones."""
     setup = build(config, with_data=False)
     workdir = Path(workdir)
-    params, step, label = load_params(setup, Path(workdir), int(config.eval.ckpt))
+    params, step, label = load_params(setup, Path(workdir), setup.run.ckpt)
     record = {
         "step": step,
         **likelihood(
             setup,
             params,
-            jax.random.PRNGKey(int(config.seed) + 4),
-            eval_settings(config),
+            jax.random.PRNGKey(setup.run.seed + 4),
+            setup.run.evaluation,
             progress,
             workdir / "likelihood" / label,
         ),
@@ -81,19 +82,19 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     Finished batches of bits/dim and samples are kept in <workdir>/eval/<step_k>/pieces/: a
     restarted evaluation computes only the missing ones."""
     setup = build(config, with_data=bool(config.eval.enable_loss))
-    workdir = Path(workdir)
-    if config.eval.enable_sampling:
+    run, workdir = setup.run, Path(workdir)
+    settings = run.evaluation
+    if settings["enable_sampling"]:
         check_reflowed_run(config, workdir)
     checkpointer = Checkpointer(workdir)
-    freq = int(config.training.snapshot_freq)
-    begin, end = int(config.eval.begin_ckpt), int(config.eval.end_ckpt)
+    freq = run.loop.snapshot_freq
+    begin, end = run.begin_ckpt, run.end_ckpt
     steps = [s for s in checkpointer.snapshot_steps() if s >= begin * freq and (end < 0 or s <= end * freq)]
     if not steps:
         raise FileNotFoundError(
             f"no snapshots in {workdir} between config.eval.begin_ckpt={begin} and end_ckpt={end} (snapshot numbers "
             f"available: {[s // freq for s in checkpointer.snapshot_steps()]})"
         )
-    settings = eval_settings(config)
     summaries = Summaries(workdir, "eval_metrics", enabled=jax.process_index() == 0)
     records = []
     for step in steps:
@@ -101,7 +102,7 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
         record, samples = evaluate_state(
             setup,
             state.ema_params,
-            jax.random.fold_in(jax.random.PRNGKey(int(config.seed) + 5), step),
+            jax.random.fold_in(jax.random.PRNGKey(run.seed + 5), step),
             settings,
             progress,
             workdir,

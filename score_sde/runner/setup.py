@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from score_sde.config import RunSettings
 from score_sde.datasets import Data, get_data, is_toy
 from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import check_batch_split
@@ -54,11 +55,13 @@ def event_shape(config) -> tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """What a run builds from its config: its objective (what kind of model it trains: its
+    """What a run builds from its config: the run's own settings (`RunSettings`: seed, training
+    loop, evaluation, snapshots, task), its objective (what kind of model it trains: its
     parameters, loss, process and score), sampler and optimizer, and (where the mode needs it)
     data; with the device layout it runs on (`DeviceLayout`: mesh and shardings)."""
 
     config: ml_collections.ConfigDict
+    run: RunSettings
     objective: Objective
     parts: Parts
     optimizer: object
@@ -192,7 +195,7 @@ class Setup:
             params = self.objective.init_params({"params": init_rng, "dropout": dropout_rng}) if fresh else given
             return create_train_state(params, self.optimizer, state_rng)
 
-        return jax.jit(init, out_shardings=self.state_sharding())(jax.random.PRNGKey(int(self.config.seed)), params)
+        return jax.jit(init, out_shardings=self.state_sharding())(jax.random.PRNGKey(self.run.seed), params)
 
     def abstract_params(self):
         """Shapes and dtypes of the network's parameters, without computing them."""
@@ -290,7 +293,7 @@ def build(
         check_class_conditioning(config, data)
         data = objective.data_view(data)
     layout = DeviceLayout.over_all_devices(int(config.training.fsdp), int(config.training.fsdp_min_size))
-    return Setup(config, objective, parts, optimizer, sampler, layout, data)
+    return Setup(config, RunSettings.from_config(config), objective, parts, optimizer, sampler, layout, data)
 
 
 def latent_network_config(config, latent: LatentSpace):

@@ -12,46 +12,14 @@ import numpy as np
 from score_sde.datasets import get_image_source, get_toy_sampler
 from score_sde.datasets.images import to_model_input
 from score_sde.datasets.pipeline import eval_batches
+from score_sde.evaluation.image_quality import image_quality
 from score_sde.evaluation.mmd import mmd_squared
 from score_sde.parallel import to_global, to_host
 from score_sde.pieces import PieceStore, run_pieces
 from score_sde.runner.drawing import make_indexed_sample_fn
-from score_sde.runner.sample_quality import image_quality
 from score_sde.runner.setup import Setup
 
 TOY_EVAL_KEY = 0xE7A1
-
-
-EVAL_FIELDS = (
-    "likelihood",
-    "dequantization",
-    "batch_size",
-    "num_samples",
-    "enable_loss",
-    "enable_bpd",
-    "enable_sampling",
-    "bpd_dataset",
-    "bpd_num_repeats",
-    "bpd_batch_repeats",
-    "num_bpd_examples",
-    "num_loss_examples",
-    "likelihood_trace",
-    "likelihood_rtol",
-    "likelihood_atol",
-)
-
-
-# the reference's dequantisation repeats for bits/dim (its run_lib): 5 on the test split, 1 on train
-REFERENCE_BPD_REPEATS = {"test": 5, "train": 1}
-
-
-def eval_settings(config) -> dict:
-    """The config.eval fields evaluation reads, as a dict the modes adjust (e.g. enable_sampling);
-    bpd_num_repeats 0 becomes the reference's count for bpd_dataset."""
-    settings = {field: config.eval[field] for field in EVAL_FIELDS}
-    if settings["bpd_num_repeats"] == 0:
-        settings["bpd_num_repeats"] = REFERENCE_BPD_REPEATS.get(settings["bpd_dataset"], 1)
-    return settings
 
 
 def _image_split(setup: Setup, which: str):
@@ -180,7 +148,7 @@ def _store(folder, settings: dict) -> PieceStore | None:
 
 def sample_quality(setup: Setup, samples: np.ndarray, workdir=None, progress: bool = False) -> dict:
     """Sample-quality figures available for this data: MMD^2 against fresh data for 2-D data;
-    for images (model-range floats or uint8) those of `score_sde.runner.sample_quality.image_quality`."""
+    for images (model-range floats or uint8) those of `score_sde.evaluation.image_quality.image_quality`."""
     if setup.image:
         pixels = setup.to_uint8(samples)
         return image_quality(setup.config, workdir, pixels, progress)

@@ -18,7 +18,7 @@ from score_sde.objectives import Objective
 from score_sde.parallel import to_global
 from score_sde.runner.drawing import draw_samples, write_samples
 from score_sde.runner.setup import Setup, build
-from score_sde.runner.state_evaluation import eval_loss, eval_settings, evaluate_state, reconstructions
+from score_sde.runner.state_evaluation import eval_loss, evaluate_state, reconstructions
 from score_sde.summaries import Summaries
 from score_sde.train_step import ema_decay, make_train_step
 
@@ -31,13 +31,13 @@ def make_run_steps(setup: Setup, objective: Objective | None = None):
     data, objective = setup.training_data, objective or setup.objective
     x_sharding = setup.layout.batch_sharding()
 
-    num_classes, label_dropout = setup.num_classes, float(setup.config.training.label_dropout)
+    num_classes, loop = setup.num_classes, setup.run.loop
 
     def value_and_grad(params, rng, raw, step):
         inputs_rng, loss_rng = jax.random.split(rng)
         input_rng, label_rng = jax.random.split(inputs_rng)
         x = jax.lax.with_sharding_constraint(data.model_input(input_rng, raw, True), x_sharding)
-        labels = drop_labels(label_rng, raw["label"], label_dropout, num_classes) if num_classes else None
+        labels = drop_labels(label_rng, raw["label"], loop.label_dropout, num_classes) if num_classes else None
         noise = raw.get("noise") if isinstance(raw, dict) else None  # reflow's coupled noise
         return objective.value_and_grad(params, loss_rng, x, labels, noise, step)
 
@@ -45,16 +45,10 @@ def make_run_steps(setup: Setup, objective: Objective | None = None):
     # XLA:CPU computes convolution weight gradients ~28x slower inside a loop (measured on NCSN++),
     # so image models unroll the steps of a dispatch there; unrolling an MLP only costs compile time.
     unroll = jax.default_backend() == "cpu" and data.image
-    model = setup.config.model
     run = make_train_step(
         None,
         setup.optimizer,
-        ema_decay(
-            float(model.ema_rate),
-            float(model.ema_halflife_kimg),
-            float(model.ema_rampup_ratio),
-            int(setup.config.training.batch_size),
-        ),
+        ema_decay(loop.ema_rate, loop.ema_halflife_kimg, loop.ema_rampup_ratio, loop.batch_size),
         value_and_grad=value_and_grad,
         unroll=unroll,
         state_sharding=setup.state_sharding(),
@@ -119,7 +113,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
     """
     setup = build(config, data=data)
     workdir = Path(workdir)
-    training = config.training
+    training = setup.run.loop
     is_main = jax.process_index() == 0
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +128,8 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
     summaries.truncate_after(step)
 
     run_steps, raw_sharding = make_run_steps(setup, None if objective is None else objective(setup))
-    settings = eval_settings(config)
-    eval_rng, snapshot_rng = jax.random.split(jax.random.PRNGKey(int(config.seed) + 1))
+    settings = setup.run.evaluation
+    eval_rng, snapshot_rng = jax.random.split(jax.random.PRNGKey(setup.run.seed + 1))
     n_iters, n_jitted = int(training.n_iters), int(training.n_jitted_steps)
     chunks = [(s, min(n_jitted, n_iters - s)) for s in range(step, n_iters, n_jitted)]
     raw_batches = prefetch(lambda chunk: setup.training_data.train_batches(*chunk), iter(chunks))
@@ -201,7 +195,7 @@ def train(config, workdir: str | Path, progress: bool = True, data=None, initial
         record, final_samples = evaluate_state(
             setup,
             state.ema_params,
-            jax.random.PRNGKey(int(config.seed) + 2),
+            jax.random.PRNGKey(setup.run.seed + 2),
             {**settings, "enable_sampling": True},
             progress=progress and is_main,
             workdir=workdir,

@@ -27,6 +27,7 @@ from score_sde.evaluation.metrics import (
     load_statistics,
     save_statistics,
 )
+from score_sde.settings import AT_LEAST_ONE, NON_NEGATIVE, Setting, choice
 
 logger = logging.getLogger(__name__)
 
@@ -140,3 +141,19 @@ def image_quality(config, workdir, pixels: np.ndarray, progress: bool = False) -
     quality = ImageQuality(config, workdir, len(pixels), progress)
     quality.add(pixels)
     return quality.result()
+
+
+SETTINGS = {  # the config fields this module reads (score_sde.settings)
+    "eval.inception_weights": Setting(
+        "", ('FID / IS / KID: the FID Inception weights file ("": leave these figures out)')
+    ),
+    "eval.fid_stats": Setting("", ('an .npz of reference mu / sigma ("": computed once into <workdir>/fid_stats)')),
+    "eval.fid_split": Setting(
+        "train", "the split the reference statistics describe: train or test", choice("train", "test")
+    ),
+    "eval.num_fid_examples": Setting(0, "images of that split (0: all)", NON_NEGATIVE),
+    "eval.num_kid_features": Setting(2000, "features kept per set for KID", NON_NEGATIVE),
+    "eval.inception_score_splits": Setting(
+        1, "Inception Score over 1 set (the reference) or the common 10 splits", AT_LEAST_ONE
+    ),
+}
