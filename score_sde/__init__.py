@@ -13,8 +13,11 @@ from score_sde.distillation import (
     sample_few_step,
 )
 from score_sde.guidance import (
+    AutoguidedScore,
     ClassifierFreeGuidedScore,
     ClassifierGuidedScore,
+    GuidanceInterval,
+    autoguided_score,
     classifier_free_guided_score,
     classifier_guided_score,
 )
@@ -127,6 +130,9 @@ __all__ = [
     "classifier_free_guided_score",
     "ClassifierGuidedScore",
     "ClassifierFreeGuidedScore",
+    "autoguided_score",
+    "AutoguidedScore",
+    "GuidanceInterval",
     # likelihood and the oracle
     "log_likelihood",
     "bits_per_dim",

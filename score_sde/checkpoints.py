@@ -5,16 +5,20 @@ checkpoints-meta/<step>/ (every snapshot_freq_for_preemption steps, the last two
 Orbax writes each checkpoint to a temporary folder and renames it when complete, so a kill
 mid-save leaves the previous ones intact. Each checkpoint also stores a fingerprint of the
 state; a checkpoint that fails to restore or does not match its fingerprint is reported and
-the next older one is used.
+the next older one is used. A training state without power-function EMAs (post-hoc EMA off) is
+written without that field, so those checkpoints keep the layout of the runs made before it.
 """
 
 import logging
 from pathlib import Path
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+
+from score_sde.train_step import TrainState
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,31 @@ class CorruptCheckpointError(RuntimeError):
     pass
 
 
+@flax.struct.dataclass
+class _StateWithoutPowerEMAs:
+    """A `TrainState` with no power-function EMAs, as written to disk (the layout before post-hoc EMA)."""
+
+    step: jax.Array
+    params: object
+    opt_state: object
+    ema_params: object
+    rng: jax.Array
+
+
+def _on_disk(state):
+    """`state` as written: a TrainState without power-function EMAs drops the empty field."""
+    if isinstance(state, TrainState) and not state.power_emas:
+        return _StateWithoutPowerEMAs(state.step, state.params, state.opt_state, state.ema_params, state.rng)
+    return state
+
+
+def _in_memory(state):
+    """The inverse of `_on_disk`."""
+    if isinstance(state, _StateWithoutPowerEMAs):
+        return TrainState(state.step, state.params, state.opt_state, state.ema_params, state.rng)
+    return state
+
+
 class Checkpointer:
     """Saves and restores a training state (any pytree of jax Arrays) under `workdir`."""
 
@@ -47,7 +76,8 @@ class Checkpointer:
         if step in manager.all_steps():
             return
         meta = {"step": int(step), "fingerprint": np.asarray(fingerprint(state)).tolist()}
-        manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+        written = ocp.args.StandardSave(_on_disk(state))
+        manager.save(step, args=ocp.args.Composite(state=written, meta=ocp.args.JsonSave(meta)))
 
     def wait(self) -> None:
         """Blocks until pending saves are on disk."""
@@ -71,7 +101,7 @@ class Checkpointer:
         if not managers:
             raise FileNotFoundError(f"no checkpoint of step {step}; found steps {self.all_steps()}")
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), target
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), _on_disk(target)
         )
         errors = []
         for manager in managers:
@@ -88,7 +118,7 @@ class Checkpointer:
             if expected.shape != found.shape or not np.allclose(found, expected, rtol=1e-6, atol=0.0):
                 errors.append(f"{where}: its contents do not match the fingerprint saved with it")
                 continue
-            return restored.state
+            return _in_memory(restored.state)
         raise CorruptCheckpointError("; ".join(errors))
 
     def restore_latest(self, target, max_step: int | None = None):

@@ -88,6 +88,12 @@ SETTINGS = {  # the run's own fields: the training loop, the evaluation modes, r
     "eval.bpd_dataset": Setting("test", "bits/dim of the train or test split", choice("train", "test")),
     "eval.num_bpd_examples": Setting(0, "images for bits/dim (0: the whole split)", NON_NEGATIVE),
     "eval.num_loss_examples": Setting(0, "images for the held-out loss (0: the whole split)", NON_NEGATIVE),
+    "eval.posthoc_sigma_rel": Setting(
+        0.0,
+        "> 0: evaluate and sample the post-hoc EMA of this sigma_rel at the checkpoint, reconstructed from the kept "
+        "snapshots of config.model.power_ema_sigma_rels (0: the run's EMA)",
+        number(0.0, 12**-0.5, hi_open=True),
+    ),
     "reflow.teacher": Setting(
         "", ("--mode reflow: workdir of the trained flow whose ODE draws the (noise, sample) pairs")
     ),
@@ -158,7 +164,8 @@ def eval_settings(config) -> dict:
 @dataclasses.dataclass(frozen=True)
 class TrainingLoop:
     """The training loop's settings: config.training's steps, batch and frequencies, the label
-    dropout of classifier-free guidance, and the EMA of the parameters (config.model.ema_*)."""
+    dropout of classifier-free guidance, and the EMAs of the parameters (config.model.ema_* and
+    the power-function EMAs of post-hoc EMA, config.model.power_ema_sigma_rels)."""
 
     batch_size: int
     n_iters: int
@@ -174,17 +181,19 @@ class TrainingLoop:
     ema_rate: float
     ema_halflife_kimg: float
     ema_rampup_ratio: float
+    power_ema_sigma_rels: tuple[float, ...]
 
     @classmethod
     def from_config(cls, config) -> "TrainingLoop":
         model = config.model
-        ema = ("ema_rate", "ema_halflife_kimg", "ema_rampup_ratio")
+        ema = ("ema_rate", "ema_halflife_kimg", "ema_rampup_ratio", "power_ema_sigma_rels")
         loop = {field.name: config.training[field.name] for field in dataclasses.fields(cls) if field.name not in ema}
         return cls(
             **loop,
             ema_rate=float(model.ema_rate),
             ema_halflife_kimg=float(model.ema_halflife_kimg),
             ema_rampup_ratio=float(model.ema_rampup_ratio),
+            power_ema_sigma_rels=tuple(float(s) for s in model.power_ema_sigma_rels),
         )
 
 
@@ -192,8 +201,8 @@ class TrainingLoop:
 class RunSettings:
     """The run's own settings, read once by the builder (`runner.setup.build`) for the modes: the
     seed, the training loop, the evaluation's fields (`eval_settings`), the snapshots the modes
-    read (config.eval.ckpt, begin_ckpt, end_ckpt) and --mode sample's task (config.sampling.task,
-    inputs, mask, interpolation_points)."""
+    read (config.eval.ckpt, begin_ckpt, end_ckpt; posthoc_sigma_rel: their post-hoc EMA instead
+    of the EMA) and --mode sample's task (config.sampling.task, inputs, mask, interpolation_points)."""
 
     seed: int
     loop: TrainingLoop
@@ -201,6 +210,7 @@ class RunSettings:
     ckpt: int
     begin_ckpt: int
     end_ckpt: int
+    posthoc_sigma_rel: float
     task: str
     inputs: str
     mask: str
@@ -216,6 +226,7 @@ class RunSettings:
             ckpt=int(evaluation.ckpt),
             begin_ckpt=int(evaluation.begin_ckpt),
             end_ckpt=int(evaluation.end_ckpt),
+            posthoc_sigma_rel=float(evaluation.posthoc_sigma_rel),
             task=str(sampling.task),
             inputs=str(sampling.inputs),
             mask=str(sampling.mask),

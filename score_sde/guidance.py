@@ -1,9 +1,13 @@
-"""Steering generation: classifier guidance and classifier-free guidance as score functions.
+"""Steering generation: classifier guidance, classifier-free guidance and autoguidance as score
+functions, each optionally limited to an interval of noise levels.
 
-Both are score functions, so they work with every sampler; both are pytrees (equinox
-modules), so the labels and any network parameters inside them are traced, not compiled in.
+All are score functions, so they work with every sampler; all are pytrees (equinox modules), so
+the labels and any network parameters inside them are traced, not compiled in. A guidance
+interval (Kynkaanniemi et al. 2024) applies the guidance only where the noise level
+sigma~(t) = s(t) / a(t) lies in [sigma_min, sigma_max] and the unguided score elsewhere.
 """
 
+import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -11,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from score_sde._types import Array, ScoreFn
-from score_sde.settings import UNIT, Setting, number
+from score_sde.sde import SDE, batch_broadcast
+from score_sde.settings import NON_NEGATIVE, POSITIVE, UNIT, Setting, number
 
 
 class ClassifierGuidedScore(eqx.Module):
@@ -30,6 +35,26 @@ class ClassifierGuidedScore(eqx.Module):
         return self.score_fn(x, t) + self.scale * jax.grad(log_prob)(x)
 
 
+class GuidanceInterval(eqx.Module):
+    """The noise levels sigma~ = s(t) / a(t) in [sigma_min, sigma_max] of `process` where guidance applies."""
+
+    process: SDE
+    sigma_min: float = eqx.field(static=True, default=0.0)
+    sigma_max: float = eqx.field(static=True, default=math.inf)
+
+    def weight(self, w: float, t: Array, x: Array) -> Array:
+        """w where t's noise level lies in the interval, else 0, shaped to broadcast against x."""
+        sigma = jnp.exp(-0.5 * self.process.log_snr(t))
+        inside = (sigma >= self.sigma_min) & (sigma <= self.sigma_max)
+        return batch_broadcast(jnp.where(inside, w, 0.0), x)
+
+
+def _guided(x: Array, t: Array, better: Array, worse: Array, w: float, interval: GuidanceInterval | None) -> Array:
+    """(1 + w) better - w worse, with w zero outside the interval."""
+    weight = w if interval is None else interval.weight(w, t, x)
+    return better + weight * (better - worse)
+
+
 class ClassifierFreeGuidedScore(eqx.Module):
     """(1 + w) score(x, t, y) - w score(x, t, null); see `classifier_free_guided_score`."""
 
@@ -37,13 +62,29 @@ class ClassifierFreeGuidedScore(eqx.Module):
     labels: Array
     null_label: int = eqx.field(static=True)
     w: float = eqx.field(static=True)
+    interval: GuidanceInterval | None = None
 
     def __call__(self, x: Array, t: Array) -> Array:
         conditional = self.conditional_score_fn(x, t, self.labels)
         if self.w == 0:
             return conditional
         unconditional = self.conditional_score_fn(x, t, jnp.full_like(self.labels, self.null_label))
-        return (1.0 + self.w) * conditional - self.w * unconditional
+        return _guided(x, t, conditional, unconditional, self.w, self.interval)
+
+
+class AutoguidedScore(eqx.Module):
+    """(1 + w) score(x, t) - w weak_score(x, t); see `autoguided_score`."""
+
+    score_fn: ScoreFn
+    weak_score_fn: ScoreFn
+    w: float = eqx.field(static=True)
+    interval: GuidanceInterval | None = None
+
+    def __call__(self, x: Array, t: Array) -> Array:
+        score = self.score_fn(x, t)
+        if self.w == 0:
+            return score
+        return _guided(x, t, score, self.weak_score_fn(x, t), self.w, self.interval)
 
 
 def classifier_guided_score(
@@ -69,6 +110,7 @@ def classifier_free_guided_score(
     labels: Array,
     null_label: int,
     w: float,
+    interval: GuidanceInterval | None = None,
 ) -> ClassifierFreeGuidedScore:
     """(1 + w) score(x, t, y) - w score(x, t, null) (Ho & Salimans 2022), equivalently on noise
     predictions; w = 0 is plain conditional sampling.
@@ -77,8 +119,24 @@ def classifier_free_guided_score(
       conditional_score_fn: (x, t, labels (B,)) -> score, trained with label dropout to `null_label`;
         a pytree (e.g. `ConditionalNetworkScore`) keeps its parameters traced.
       labels: requested classes (B,).
+      interval: guide only at these noise levels (None: everywhere).
     """
-    return ClassifierFreeGuidedScore(conditional_score_fn, jnp.asarray(labels), int(null_label), float(w))
+    return ClassifierFreeGuidedScore(conditional_score_fn, jnp.asarray(labels), int(null_label), float(w), interval)
+
+
+def autoguided_score(
+    score_fn: ScoreFn, weak_score_fn: ScoreFn, w: float, interval: GuidanceInterval | None = None
+) -> AutoguidedScore:
+    """Autoguidance (Karras et al. 2024): (1 + w) score - w weak_score, guiding a model by a weaker
+    version of itself (a smaller network or an earlier checkpoint, same process and conditioning).
+    Scores are affine in the denoiser at fixed t, so this is EDM2's D_weak + g (D - D_weak) with
+    guidance g = 1 + w; w = 0 is the model alone.
+
+    Args:
+      score_fn, weak_score_fn: (x, t) -> score of the model and of its weak version.
+      interval: guide only at these noise levels (None: everywhere).
+    """
+    return AutoguidedScore(score_fn, weak_score_fn, float(w), interval)
 
 
 SETTINGS = {  # the config fields this module reads (score_sde.settings)
@@ -86,6 +144,26 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
         0.1, ("class-conditional models: probability of the null label (classifier-free guidance)"), UNIT
     ),
     "sampling.guidance_scale": Setting(0.0, "class-conditional models: classifier-free guidance weight w"),
+    "sampling.guidance_sigma_min": Setting(
+        0.0,
+        "guidance interval: guide (classifier-free or autoguidance) only at noise levels s / a >= this",
+        NON_NEGATIVE,
+        below="sampling.guidance_sigma_max",
+    ),
+    "sampling.guidance_sigma_max": Setting(
+        math.inf, "guidance interval: guide only at noise levels s / a <= this (Kynkaanniemi et al. 2024)", POSITIVE
+    ),
+    "sampling.autoguidance": Setting(
+        "",
+        "autoguidance (Karras et al. 2024): the workdir of a weaker run of the same process and data (a smaller "
+        "network or an earlier run) to guide by ('': none)",
+    ),
+    "sampling.autoguidance_ckpt": Setting(
+        -1, "autoguidance: the weaker run's snapshot number (-1: its newest checkpoint)", number(-1)
+    ),
+    "sampling.autoguidance_scale": Setting(
+        0.0, "autoguidance: the weight w of (1 + w) score - w weak score (EDM2's guidance g = 1 + w)", NON_NEGATIVE
+    ),
     "sampling.class_label": Setting(
         -1, ("class-conditional models: the class to draw (-1: 0, 1, ... in turn along the batch)"), number(-1)
     ),

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from score_sde._types import Array
+from score_sde.posthoc_ema import power_ema_decay
 from score_sde.settings import BELOW_ONE, NON_NEGATIVE, POSITIVE, Setting
 
 
@@ -22,6 +23,8 @@ class TrainState:
     opt_state: object
     ema_params: object
     rng: Array
+    # power-function EMAs of post-hoc EMA (EDM2), one per tracked sigma_rel (`score_sde.posthoc_ema`)
+    power_emas: tuple = ()
 
 
 # Leaves that VDM's AdamW leaves out of weight decay, every bias: flax's `bias`, the NIN layers' `b`
@@ -58,13 +61,17 @@ def make_optimizer(optim_config) -> optax.GradientTransformation:
     return adam
 
 
-def create_train_state(params, optimizer: optax.GradientTransformation, rng: Array) -> TrainState:
+def create_train_state(
+    params, optimizer: optax.GradientTransformation, rng: Array, power_ema_count: int = 0
+) -> TrainState:
+    """Step 0 of training `params`: the EMA and `power_ema_count` power-function EMAs start at them."""
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=optimizer.init(params),
         ema_params=jax.tree.map(jnp.copy, params),
         rng=rng,
+        power_emas=tuple(jax.tree.map(jnp.copy, params) for _ in range(power_ema_count)),
     )
 
 
@@ -92,6 +99,7 @@ def make_train_step(
     optimizer: optax.GradientTransformation,
     ema_rate: float | Callable[[Array], Array],
     *,
+    power_ema_sigma_rels: tuple[float, ...] = (),
     value_and_grad: Callable | None = None,
     unroll: int | bool = 1,
     state_sharding=None,
@@ -101,7 +109,8 @@ def make_train_step(
     """Returns a jitted `run(state, batches) -> (state, metrics)` doing one optimizer step per
     leading entry of `batches` (a pytree of (n_jitted_steps, B, ...) arrays) with `lax.scan`.
 
-    `ema_rate` is the EMA's decay, or a function of the step giving it (`ema_decay`). The step
+    `ema_rate` is the EMA's decay, or a function of the step giving it (`ema_decay`);
+    `state.power_emas` follow the power-function EMAs of `power_ema_sigma_rels` (post-hoc EMA). The step
     differentiates `loss_fn(params, rng, batch)` with `jax.value_and_grad`, or, instead of a
     `loss_fn` (None), calls `value_and_grad(params, rng, batch, step) -> (loss, grads)`: an
     objective's own gradient (the VDM bound's schedule gradient) or one with a schedule over
@@ -129,8 +138,15 @@ def make_train_step(
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         decay = decay_at(state.step)
-        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
-        new_state = dataclasses.replace(state, step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
+        average = lambda decay, ema: jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+        ema = average(decay, state.ema_params)
+        powers = tuple(
+            average(power_ema_decay(sigma_rel, state.step + 1), power_ema)
+            for sigma_rel, power_ema in zip(power_ema_sigma_rels, state.power_emas, strict=True)
+        )
+        new_state = dataclasses.replace(
+            state, step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema, power_emas=powers
+        )
         return new_state, {"loss": loss}
 
     def run(state: TrainState, batches):
@@ -173,6 +189,12 @@ def _grad_clip(norm) -> str | None:
     return None
 
 
+def _sigma_rels(values) -> str | None:
+    if any(not 0.0 < float(v) < 12**-0.5 for v in values):
+        return "must hold relative widths in (0, 1 / sqrt(12) = 0.2887), e.g. EDM2's (0.05, 0.1)"
+    return None
+
+
 SETTINGS = {  # the config fields this module reads (score_sde.settings)
     "model.ema_rate": Setting(0.9999, "exponential moving average of the parameters: its decay per step", BELOW_ONE),
     "model.ema_halflife_kimg": Setting(
@@ -180,6 +202,12 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
     ),
     "model.ema_rampup_ratio": Setting(
         0.0, ("with ema_halflife_kimg: half-life at most this times the images seen (EDM 0.05)"), NON_NEGATIVE
+    ),
+    "model.power_ema_sigma_rels": Setting(
+        (),
+        "post-hoc EMA (EDM2): the sigma_rel of each power-function EMA tracked in training (EDM2: (0.05, 0.1)); "
+        "the kept snapshots then reconstruct any other (config.eval.posthoc_sigma_rel)",
+        _sigma_rels,
     ),
     "optim.optimizer": Setting("Adam", "Adam (with decoupled weight decay when weight_decay > 0)", _adam),
     "optim.lr": Setting(0.0002, "peak learning rate", NON_NEGATIVE),

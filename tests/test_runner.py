@@ -13,6 +13,7 @@ from PIL import Image
 from score_sde.checkpoints import Checkpointer
 from score_sde.runner import compute_likelihood, evaluate, sample, train
 from score_sde.runner import setup as runner_setup
+from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import drop_labels
 from tests.runner_helpers import (
@@ -315,3 +316,30 @@ def test_the_new_processes_train_sample_and_score_through_the_runner(
     assert record["step"] == 20 and record["eval"] and "nll_nats" not in record
     assert record["sample_nfe"] == 21 and np.isfinite(record["mmd2_samples_vs_data"])
     assert all(np.isfinite(loss) for _, loss in losses(tmp_path))
+
+
+def test_autoguidance_by_an_earlier_checkpoint_and_a_guidance_interval_from_the_config(toy_run):
+    """config.sampling.autoguidance names the weaker run (here the run's own first snapshot, as EDM2's
+    earlier-checkpoint guide): the sampling score is (1 + w) score - w weak score inside the guidance
+    interval, the run's own score outside it; a weaker model of another process is refused."""
+    workdir, _ = toy_run
+    config = tiny_toy_config()
+    sampling = config.sampling
+    sampling.autoguidance, sampling.autoguidance_ckpt, sampling.autoguidance_scale = str(workdir), 1, 2.0
+    sampling.guidance_sigma_max = 1.0
+    setup = build(config, with_data=False)
+    params, _, _ = load_params(setup, workdir, -1)
+    early, _, _ = load_params(setup, workdir, 1)
+    x = jax.random.normal(jax.random.PRNGKey(0), (32, 2))
+    t = jnp.linspace(0.01, 1.0, 32)
+    flow = setup.sampler.continuous_ode
+    main, weak = setup.score_fn(params, None, flow)(x, t), setup.score_fn(early, None, flow)(x, t)
+    guided = setup.sampling_score_fn(params, 32)(x, t)
+    inside = np.exp(-0.5 * np.asarray(setup.sde.log_snr(t))) <= 1.0
+    assert 0 < inside.sum() < 32 and float(jnp.max(jnp.abs(main - weak))) > 1e-3
+    np.testing.assert_allclose(guided[inside], (3.0 * main - 2.0 * weak)[inside], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(guided[~inside], main[~inside], rtol=1e-6)
+    other = config.copy_and_resolve_references()
+    other.training.sde = "subvpsde"
+    with pytest.raises(ValueError, match="the weaker model must share them"):
+        build(other, with_data=False)

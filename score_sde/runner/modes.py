@@ -13,7 +13,7 @@ from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.drawing import write_samples
-from score_sde.runner.restore import check_reflowed_run, load_params
+from score_sde.runner.restore import check_reflowed_run, load_params, posthoc_params
 from score_sde.runner.setup import build, parameter_count
 from score_sde.runner.state_evaluation import evaluate_state, likelihood
 from score_sde.summaries import Summaries
@@ -98,10 +98,13 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     summaries = Summaries(workdir, "eval_metrics", enabled=jax.process_index() == 0)
     records = []
     for step in steps:
-        state = checkpointer.restore(step, setup.abstract_state())
+        if run.posthoc_sigma_rel > 0:
+            params = posthoc_params(setup, checkpointer, step, run.posthoc_sigma_rel)
+        else:
+            params = checkpointer.restore(step, setup.abstract_state()).ema_params
         record, samples = evaluate_state(
             setup,
-            state.ema_params,
+            params,
             jax.random.fold_in(jax.random.PRNGKey(run.seed + 5), step),
             settings,
             progress,

@@ -1,6 +1,7 @@
-"""Reading a finished run back: its config and the EMA parameters of one of its checkpoints, and
-the latent space (`score_sde.latent_space.LatentSpace`) of a latent score model, read from the
-autoencoder run named by config.data.latents_of.
+"""Reading a finished run back: its config and the EMA parameters of one of its checkpoints (or
+their post-hoc EMA), the latent space (`score_sde.latent_space.LatentSpace`) of a latent score
+model, read from the autoencoder run named by config.data.latents_of, and the weaker model of
+autoguidance (config.sampling.autoguidance).
 
 Checkpoint numbers follow the reference: checkpoint k is the snapshot of step
 k * config.training.snapshot_freq; -1 means the newest checkpoint of any kind.
@@ -31,6 +32,10 @@ from score_sde.datasets import get_image_source
 from score_sde.datasets.images import to_model_input
 from score_sde.files import write_json_atomic
 from score_sde.latent_space import LatentSpace
+from score_sde.objectives import Objective, teachers
+from score_sde.posthoc_ema import posthoc_coefficients
+
+logger = logging.getLogger(__name__)
 
 
 def checkpoint_step(checkpointer: Checkpointer, config, number: int, setting: str = "config.eval.ckpt") -> int:
@@ -55,12 +60,44 @@ def checkpoint_step(checkpointer: Checkpointer, config, number: int, setting: st
 
 def load_params(setup, workdir: Path, number: int, setting: str = "config.eval.ckpt"):
     """(EMA parameters, step, label) of checkpoint `number` of `workdir` (-1: the newest), laid out
-    like `setup.abstract_state()` (the setup of the run's config)."""
+    like `setup.abstract_state()` (the setup of the run's config). With config.eval.posthoc_sigma_rel
+    > 0, the post-hoc EMA of that width at the checkpoint's step instead (`posthoc_params`)."""
     checkpointer = Checkpointer(workdir)
     step = checkpoint_step(checkpointer, setup.config, number, setting)
-    state = checkpointer.restore(step, setup.abstract_state())
+    sigma_rel = setup.run.posthoc_sigma_rel
+    if sigma_rel > 0:
+        params, label = posthoc_params(setup, checkpointer, step, sigma_rel), f"step_{step}_posthoc_{sigma_rel:g}"
+    else:
+        params, label = checkpointer.restore(step, setup.abstract_state()).ema_params, f"step_{step}"
     checkpointer.close()
-    return state.ema_params, step, f"step_{step}"
+    return params, step, label
+
+
+def posthoc_params(setup, checkpointer: Checkpointer, step: int, sigma_rel: float):
+    """The post-hoc EMA of relative width `sigma_rel` at `step` (EDM2): the least-squares combination
+    (`score_sde.posthoc_ema`) of the power-function EMAs of every kept snapshot up to `step`, read one
+    snapshot at a time."""
+    tracked = setup.run.loop.power_ema_sigma_rels
+    if not tracked:
+        raise ValueError(
+            f"config.eval.posthoc_sigma_rel={sigma_rel:g} reconstructs from power-function EMAs, and this run tracked "
+            "none: train with config.model.power_ema_sigma_rels (EDM2: (0.05, 0.1))"
+        )
+    steps = [s for s in checkpointer.snapshot_steps() if 0 < s <= step]
+    if not steps:
+        raise FileNotFoundError(f"no kept snapshot up to step {step} to reconstruct the post-hoc EMA from")
+    weights = posthoc_coefficients(
+        [s for s in steps for _ in tracked], [sigma for _ in steps for sigma in tracked], step, sigma_rel
+    )
+    logger.info("post-hoc EMA sigma_rel %g at step %d from %d snapshots of %s", sigma_rel, step, len(steps), tracked)
+    total = None
+    for i, snapshot in enumerate(steps):
+        state = checkpointer.restore(snapshot, setup.abstract_state())
+        for j, power_ema in enumerate(state.power_emas):
+            weight = float(weights[i * len(tracked) + j])
+            scaled = jax.tree.map(lambda leaf, w=weight: w * leaf, power_ema)
+            total = scaled if total is None else jax.tree.map(jnp.add, total, scaled)
+    return total
 
 
 REFLOW_PAIRS_FOLDER = "reflow_pairs"  # what --mode reflow leaves in its workdir
@@ -88,7 +125,6 @@ def run_config(workdir, setting: str) -> ml_collections.ConfigDict:
     return on_schema(values)
 
 
-logger = logging.getLogger(__name__)
 SCALE_EXAMPLES = 1024
 SCALE_KEY = 0x5CA1E
 
@@ -164,3 +200,48 @@ def stored_scale(space: LatentSpace, config) -> float:
         write_json_atomic(path, record)
     logger.info("latent scale factor of %s (step %d): %s", space.workdir, space.step, record)
     return 1.0 / std
+
+
+@dataclasses.dataclass(frozen=True)
+class WeakModel:
+    """Autoguidance's weaker model: its objective and EMA parameters (None when built without weights)."""
+
+    objective: Objective
+    params: object
+
+
+def load_weak_model(config, parts, build: Callable, with_weights: bool = True) -> WeakModel:
+    """The run of config.sampling.autoguidance (checkpoint autoguidance_ckpt), checked against this
+    run's `parts` (`score_sde.objectives.Parts`): a score model of the same process, examples and
+    classes; `build` as for `load_latent_space`."""
+    sampling = config.sampling
+    if float(sampling.guidance_scale) > 0:
+        raise ValueError(
+            "config.sampling.autoguidance guides by a weaker model, config.sampling.guidance_scale by the null "
+            "label: use one of them (set guidance_scale=0 or autoguidance='')"
+        )
+    workdir = str(sampling.autoguidance)
+    weak_setup = build(run_config(workdir, "config.sampling.autoguidance"), with_data=False, with_weights=with_weights)
+    weak_parts = weak_setup.parts
+    if "distill" not in weak_setup.objective.teaches:
+        raise ValueError(
+            f"config.sampling.autoguidance={workdir!r} must be a score model on a fixed process (objective "
+            f"{' or '.join(teachers('distill'))}), not {weak_setup.objective.name!r}"
+        )
+    same = (weak_parts.process, weak_parts.event_shape, weak_parts.num_classes) == (
+        parts.process,
+        parts.event_shape,
+        parts.num_classes,
+    )
+    if not same:
+        raise ValueError(
+            f"config.sampling.autoguidance={workdir!r} models {weak_parts.process}, examples "
+            f"{list(weak_parts.event_shape)}, {weak_parts.num_classes} classes; this run {parts.process}, "
+            f"{list(parts.event_shape)}, {parts.num_classes}: the weaker model must share them"
+        )
+    if not with_weights:
+        return WeakModel(weak_setup.objective, None)
+    params, _, _ = load_params(
+        weak_setup, Path(workdir), int(sampling.autoguidance_ckpt), "config.sampling.autoguidance_ckpt"
+    )
+    return WeakModel(weak_setup.objective, params)

@@ -1,6 +1,7 @@
 """Everything a run builds from its config, checked once at start-up before any heavy work."""
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import jax
@@ -12,14 +13,14 @@ from score_sde.config import RunSettings
 from score_sde.datasets import Data, get_data, is_toy
 from score_sde.datasets.images import to_uint8
 from score_sde.datasets.pipeline import check_batch_split
-from score_sde.guidance import classifier_free_guided_score
+from score_sde.guidance import GuidanceInterval, autoguided_score, classifier_free_guided_score
 from score_sde.latent_space import LatentSpace
 from score_sde.models import get_model
 from score_sde.objectives import Objective, Parts, get_sampler, objective_class
 from score_sde.parallel import DeviceLayout
 from score_sde.parameterization import ConditionalNetworkScore, NetworkScore, get_parameterization
 from score_sde.runner.config_check import check_config
-from score_sde.runner.restore import load_latent_space
+from score_sde.runner.restore import WeakModel, load_latent_space, load_weak_model
 from score_sde.sampling.samplers import Sampler
 from score_sde.sde import get_sde
 from score_sde.train_step import TrainState, create_train_state, make_optimizer
@@ -68,6 +69,7 @@ class Setup:
     sampler: Sampler | None  # None for an objective that draws no samples (an autoencoder)
     layout: DeviceLayout
     data: Data | None = None
+    weak: WeakModel | None = None  # autoguidance's weaker model (config.sampling.autoguidance)
     # jitted programs built once per run: evaluation at every snapshot reuses them
     programs: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -175,15 +177,29 @@ class Setup:
         return self.sampling_score_for(params, self.sampling_labels(jnp.arange(batch_size)))
 
     def sampling_score_for(self, params, labels):
-        """`sampling_score_fn` for given labels (B,) (None: unconditional network)."""
+        """`sampling_score_fn` for given labels (B,) (None: unconditional network): with a weaker
+        model (config.sampling.autoguidance) the autoguided score of the labels, else for labels the
+        classifier-free guided one; either on the guidance interval of config.sampling."""
         flow = self.sampler.continuous_ode
+        sampling = self.config.sampling
+        interval = None
+        if sampling.guidance_sigma_min > 0 or sampling.guidance_sigma_max < math.inf:
+            interval = GuidanceInterval(
+                self.process(params), float(sampling.guidance_sigma_min), float(sampling.guidance_sigma_max)
+            )
+        if self.weak is not None:
+            weak_score = self.weak.objective.score(self.weak.params, labels, flow)
+            return autoguided_score(
+                self.score_fn(params, labels, flow), weak_score, float(sampling.autoguidance_scale), interval
+            )
         if labels is None:
             return self.score_fn(params, flow=flow)
         return classifier_free_guided_score(
             ConditionalNetworkScore(self.score_fn(params, flow=flow)),
             labels,
             self.num_classes,
-            float(self.config.sampling.guidance_scale),
+            float(sampling.guidance_scale),
+            interval,
         )
 
     def init_state(self, params=None) -> TrainState:
@@ -193,7 +209,7 @@ class Setup:
             init_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
             fresh = given is None
             params = self.objective.init_params({"params": init_rng, "dropout": dropout_rng}) if fresh else given
-            return create_train_state(params, self.optimizer, state_rng)
+            return create_train_state(params, self.optimizer, state_rng, len(self.run.loop.power_ema_sigma_rels))
 
         return jax.jit(init, out_shardings=self.state_sharding())(jax.random.PRNGKey(self.run.seed), params)
 
@@ -207,7 +223,8 @@ class Setup:
         several times: restore, initialisation, the train step's shardings)."""
 
         def init(rng):
-            return create_train_state(self.objective.init_params({"params": rng, "dropout": rng}), self.optimizer, rng)
+            params = self.objective.init_params({"params": rng, "dropout": rng})
+            return create_train_state(params, self.optimizer, rng, len(self.run.loop.power_ema_sigma_rels))
 
         return self.program("abstract_state_shapes", lambda: jax.eval_shape(init, jax.random.PRNGKey(0)))
 
@@ -293,7 +310,9 @@ def build(
         check_class_conditioning(config, data)
         data = objective.data_view(data)
     layout = DeviceLayout.over_all_devices(int(config.training.fsdp), int(config.training.fsdp_min_size))
-    return Setup(config, RunSettings.from_config(config), objective, parts, optimizer, sampler, layout, data)
+    weak = load_weak_model(config, parts, build, with_weights) if str(config.sampling.autoguidance) else None
+    run = RunSettings.from_config(config)
+    return Setup(config, run, objective, parts, optimizer, sampler, layout, data, weak)
 
 
 def latent_network_config(config, latent: LatentSpace):
