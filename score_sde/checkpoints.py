@@ -54,6 +54,11 @@ def _on_disk(state):
     return state
 
 
+def _powers(state) -> int:
+    """The number of power-function EMAs a training state carries (0 for other pytrees)."""
+    return len(state.power_emas) if isinstance(state, TrainState) else 0
+
+
 def _in_memory(state):
     """The inverse of `_on_disk`."""
     if isinstance(state, _StateWithoutPowerEMAs):
@@ -75,7 +80,7 @@ class Checkpointer:
         manager = self.snapshots if snapshot else self.preemption
         if step in manager.all_steps():
             return
-        meta = {"step": int(step), "fingerprint": np.asarray(fingerprint(state)).tolist()}
+        meta = {"step": int(step), "fingerprint": np.asarray(fingerprint(state)).tolist(), "power_emas": _powers(state)}
         written = ocp.args.StandardSave(_on_disk(state))
         manager.save(step, args=ocp.args.Composite(state=written, meta=ocp.args.JsonSave(meta)))
 
@@ -106,6 +111,17 @@ class Checkpointer:
         errors = []
         for manager in managers:
             where = Path(manager.directory) / str(step)
+            try:
+                saved = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+            except Exception as error:  # orbax raises many types for unreadable files
+                errors.append(f"{where}: {type(error).__name__}: {str(error)[:200]}")
+                continue
+            if saved.get("power_emas", 0) != _powers(target):
+                raise ValueError(
+                    f"{where} holds {saved.get('power_emas', 0)} power-function EMAs and this run's "
+                    f"config.model.power_ema_sigma_rels asks for {_powers(target)}: give the sigma_rels the run was "
+                    "trained with"
+                )
             try:
                 restored = manager.restore(
                     step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())

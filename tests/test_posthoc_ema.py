@@ -161,6 +161,11 @@ def test_a_run_tracks_power_emas_and_reads_back_any_post_hoc_profile(tmp_path):
     distance = lambda a, b: sum(float(np.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert 0 < distance(between, final.power_emas[0]) and 0 < distance(between, final.power_emas[1])
 
+    config.model.power_ema_sigma_rels = (0.05,)  # not what the run tracked: refused, not skipped as unusable
+    with pytest.raises(
+        ValueError, match="holds 2 power-function EMAs and this run's config.model.power_ema_sigma_rels"
+    ):
+        read(0.0)
     config.model.power_ema_sigma_rels = ()
     with pytest.raises(ValueError, match="this run tracked none: train with config.model.power_ema_sigma_rels"):
         read(0.07)
