@@ -1,7 +1,7 @@
 """Command-line entry: python -m experiments.main --config configs/<name>.py --workdir <dir> --mode <mode>.
 
 Modes: train (resumes from the newest checkpoint in the workdir), eval, sample, likelihood,
-fid_stats, reflow, distill, and check (validates the config and builds everything but data; no workdir needed).
+posthoc_ema, fid_stats, reflow, distill, and check (validates the config and builds everything but data; no workdir needed).
 Config fields can be overridden on the command line, e.g. --config.training.n_iters=1000.
 Multi-host: pass --multihost (cluster auto-detected) or the three --coordinator_address,
 --num_processes and --process_id flags on every process.
@@ -23,9 +23,10 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and met
 flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "eval", "sample", "likelihood", "fid_stats", "reflow", "distill", "check"],
+    ["train", "eval", "sample", "likelihood", "posthoc_ema", "fid_stats", "reflow", "distill", "check"],
     "train: train (and resume); eval: evaluate snapshots; sample: draw samples (or inpaint, "
-    "colorize, interpolate); likelihood: bits/dim; fid_stats: the dataset's Inception statistics; "
+    "colorize, interpolate); likelihood: bits/dim; posthoc_ema: write the post-hoc EMA of "
+    "config.eval.posthoc_sigma_rel as a run of its own; fid_stats: the dataset's Inception statistics; "
     "reflow: draw (noise, sample) pairs from config.reflow.teacher's flow and train on them; "
     "distill: a few-step student of config.distill.teacher (progressive or consistency distillation); "
     "check: validate the config and build the model, process and sampler, touching no data or files.",

@@ -2,6 +2,8 @@
 against quadrature, the tracked EMA's exact step weights, and a profile reconstructed from
 snapshots of two tracked ones against the same profile tracked directly."""
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ from score_sde.posthoc_ema import (
     profile_inner_products,
     sigma_rel_to_gamma,
 )
-from score_sde.runner.restore import load_params
+from score_sde.runner.modes import posthoc_ema
+from score_sde.runner.restore import load_params, run_config
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import train
 from tests.runner_helpers import tiny_toy_config
@@ -157,6 +160,14 @@ def test_a_run_tracks_power_emas_and_reads_back_any_post_hoc_profile(tmp_path):
     assert step == 40 and label == "step_40_posthoc_0.1"
     for got, want in zip(jax.tree.leaves(tracked), jax.tree.leaves(final.power_emas[1])):
         np.testing.assert_allclose(got, want, atol=1e-5 * float(np.abs(want).max()) + 1e-7)  # float32 sums
+    exported = posthoc_ema(config, tmp_path, progress=False)  # config.eval.posthoc_sigma_rel is 0.1 here
+    assert exported["step"] == 40 and exported["path"].endswith("posthoc_ema/sigma_rel_0.1")
+    plain = run_config(exported["path"], "exported")
+    assert plain.model.power_ema_sigma_rels == () and plain.eval.posthoc_sigma_rel == 0.0
+    written, written_step, _ = load_params(build(plain, with_data=False), Path(exported["path"]), -1)
+    assert written_step == 40
+    for got, want in zip(jax.tree.leaves(written), jax.tree.leaves(tracked)):
+        np.testing.assert_array_equal(got, want)
     between, _, _ = read(0.07)
     distance = lambda a, b: sum(float(np.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert 0 < distance(between, final.power_emas[0]) and 0 < distance(between, final.power_emas[1])

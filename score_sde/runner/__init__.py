@@ -1,7 +1,7 @@
 """The experiment runner behind `python -m experiments.main`: one function per --mode."""
 
 from score_sde.runner.distill import distill
-from score_sde.runner.modes import check, compute_likelihood, evaluate, fid_stats, sample
+from score_sde.runner.modes import check, compute_likelihood, evaluate, fid_stats, posthoc_ema, sample
 from score_sde.runner.reflow import reflow
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
@@ -12,6 +12,7 @@ MODES = {
     "sample": sample,
     "likelihood": compute_likelihood,
     "fid_stats": fid_stats,
+    "posthoc_ema": posthoc_ema,
     "reflow": reflow,
     "distill": distill,
     "check": check,
@@ -26,6 +27,7 @@ __all__ = [
     "sample",
     "compute_likelihood",
     "fid_stats",
+    "posthoc_ema",
     "reflow",
     "distill",
     "check",

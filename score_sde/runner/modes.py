@@ -1,10 +1,12 @@
-"""The check, sample, likelihood, eval and fid_stats modes: check a config, or load checkpoints
-from a workdir and evaluate them (checkpoint numbers: `score_sde.runner.restore`)."""
+"""The check, sample, likelihood, eval, posthoc_ema and fid_stats modes: check a config, or load
+checkpoints from a workdir and evaluate or export them (checkpoint numbers: `score_sde.runner.restore`)."""
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 from score_sde.checkpoints import Checkpointer
 from score_sde.evaluation.image_quality import compute_reference_statistics, reference_statistics_path
@@ -120,6 +122,35 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     checkpointer.close()
     summaries.close()
     return records
+
+
+def posthoc_ema(config, workdir, progress: bool = True) -> dict:
+    """Writes the post-hoc EMA of width config.eval.posthoc_sigma_rel at checkpoint config.eval.ckpt
+    as a run of its own, <workdir>/posthoc_ema/sigma_rel_<s>/: its config.json (post-hoc EMA off)
+    and one snapshot whose parameters and EMA are the reconstruction, which every mode, and every
+    run that builds on another (a teacher, autoguidance's weaker model), reads like any run."""
+    setup = build(config, with_data=False)
+    sigma_rel = setup.run.posthoc_sigma_rel
+    if sigma_rel <= 0:
+        raise ValueError("--mode posthoc_ema needs config.eval.posthoc_sigma_rel > 0: the EMA width to reconstruct")
+    params, step, _ = load_params(setup, Path(workdir), setup.run.ckpt)
+    folder = Path(workdir) / "posthoc_ema" / f"sigma_rel_{sigma_rel:g}"
+    exported = config.copy_and_resolve_references()
+    exported.model.power_ema_sigma_rels, exported.eval.posthoc_sigma_rel, exported.eval.ckpt = (), 0.0, -1
+    state = build(exported, with_data=False).init_state(params)
+    state = dataclasses.replace(state, step=jnp.full_like(state.step, step))
+    if jax.process_index() == 0:
+        write_json_atomic(folder / "config.json", exported.to_dict())
+    checkpointer = Checkpointer(folder)
+    checkpointer.save(step, state, snapshot=True)
+    checkpointer.wait()
+    checkpointer.close()
+    return {
+        "path": str(folder),
+        "step": step,
+        "sigma_rel": sigma_rel,
+        "snapshots": len(Checkpointer(workdir).snapshot_steps()),
+    }
 
 
 def fid_stats(config, workdir, progress: bool = True) -> dict:
