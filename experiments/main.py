@@ -1,7 +1,8 @@
 """Command-line entry: python -m experiments.main --config configs/<name>.py --workdir <dir> --mode <mode>.
 
 Modes: train (resumes from the newest checkpoint in the workdir), eval, sample, likelihood,
-posthoc_ema, fid_stats, reflow, distill, and check (validates the config and builds everything but data; no workdir needed).
+posthoc_ema, fid_stats, reflow, distill, and check (validates the config and builds everything but
+data; no workdir needed).
 Config fields can be overridden on the command line, e.g. --config.training.n_iters=1000.
 Multi-host: pass --multihost (cluster auto-detected) or the three --coordinator_address,
 --num_processes and --process_id flags on every process.
