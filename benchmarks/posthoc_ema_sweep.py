@@ -41,7 +41,12 @@ def quality_of(config, workdir: Path, sigma_rel: float, samples: int) -> dict:
         setup, params, jax.random.PRNGKey(0), samples, min(samples, setup.run.evaluation["batch_size"])
     )
     record = sample_quality(setup, drawn, workdir)
-    metric = next(name for name in FIGURES if name in record)
+    metric = next((name for name in FIGURES if name in record), None)
+    if metric is None:
+        raise ValueError(
+            f"{workdir} has no sample-quality figure among {FIGURES} for its data: set config.eval.inception_weights "
+            "(FID) in its config.json"
+        )
     return {
         "step": step,
         "checkpoint": label,

@@ -54,9 +54,9 @@ def _on_disk(state):
     return state
 
 
-def _powers(state) -> int:
-    """The number of power-function EMAs a training state carries (0 for other pytrees)."""
-    return len(state.power_emas) if isinstance(state, TrainState) else 0
+def _powers(state) -> tuple[float, ...]:
+    """The widths of the power-function EMAs a training state carries (none for other pytrees)."""
+    return tuple(state.power_ema_sigma_rels) if isinstance(state, TrainState) else ()
 
 
 def _in_memory(state):
@@ -80,7 +80,8 @@ class Checkpointer:
         manager = self.snapshots if snapshot else self.preemption
         if step in manager.all_steps():
             return
-        meta = {"step": int(step), "fingerprint": np.asarray(fingerprint(state)).tolist(), "power_emas": _powers(state)}
+        fingerprints = np.asarray(fingerprint(state)).tolist()
+        meta = {"step": int(step), "fingerprint": fingerprints, "power_ema_sigma_rels": list(_powers(state))}
         written = ocp.args.StandardSave(_on_disk(state))
         manager.save(step, args=ocp.args.Composite(state=written, meta=ocp.args.JsonSave(meta)))
 
@@ -116,11 +117,11 @@ class Checkpointer:
             except Exception as error:  # orbax raises many types for unreadable files
                 errors.append(f"{where}: {type(error).__name__}: {str(error)[:200]}")
                 continue
-            if saved.get("power_emas", 0) != _powers(target):
+            held = tuple(saved.get("power_ema_sigma_rels", ()))
+            if held != _powers(target):
                 raise ValueError(
-                    f"{where} holds {saved.get('power_emas', 0)} power-function EMAs and this run's "
-                    f"config.model.power_ema_sigma_rels asks for {_powers(target)}: give the sigma_rels the run was "
-                    "trained with"
+                    f"{where} holds power-function EMAs of sigma_rel {held} and this run's "
+                    f"config.model.power_ema_sigma_rels is {_powers(target)}: give the widths the run was trained with"
                 )
             try:
                 restored = manager.restore(

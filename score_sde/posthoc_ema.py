@@ -4,8 +4,8 @@ training, and any other profile reconstructed from their snapshots afterwards.
 A power-function EMA of exponent gamma averages the parameters theta_1 .. theta_t of steps 1..t
 with the profile p_t(tau) = (gamma + 1) tau^gamma / t^(gamma + 1) on [0, t]; its width relative to
 t is sigma_rel = sqrt((gamma + 1) / ((gamma + 2)^2 (gamma + 3))). It is tracked by the EMA update
-theta_ema <- beta_t theta_ema + (1 - beta_t) theta_t with beta_t = (1 - 1 / t)^(gamma + 1)
-(`power_ema_decay`), which gives step k exactly the weight of p_t over [k - 1, k].
+theta_ema <- theta_ema + c_t (theta_t - theta_ema) with c_t = 1 - (1 - 1 / t)^(gamma + 1)
+(`power_ema_weight`), which gives step k exactly the weight of p_t over [k - 1, k].
 
 Given snapshots of tracked profiles (their step and sigma_rel), the profile of any other sigma_rel
 at any step is approximated by the combination of the snapshots whose profile is closest in
@@ -38,11 +38,13 @@ def gamma_to_sigma_rel(gamma: float) -> float:
     return float(np.sqrt((gamma + 1.0) / ((gamma + 2.0) ** 2 * (gamma + 3.0))))
 
 
-def power_ema_decay(sigma_rel: float, step: Array) -> Array:
-    """beta_t = (1 - 1 / t)^(gamma + 1) of the EMA update after step t >= 1 (0 at t = 1: the
-    average starts at theta_1)."""
-    step = jnp.asarray(step, jnp.float32)
-    return (1.0 - 1.0 / jnp.maximum(step, 1.0)) ** (sigma_rel_to_gamma(sigma_rel) + 1.0)
+def power_ema_weight(sigma_rel: float, step: Array) -> Array:
+    """c_t = 1 - (1 - 1 / t)^(gamma + 1), the weight of the parameters of step t >= 1 in the EMA update
+    (1 at t = 1: the average starts at theta_1), as -expm1((gamma + 1) log1p(-1 / t)): accurate in
+    float32 at any step (1 - beta_t in float32 loses 2 % of the profile by 1.3M steps and freezes
+    the average past 3e7)."""
+    step = jnp.maximum(jnp.asarray(step, jnp.float32), 1.0)
+    return -jnp.expm1((sigma_rel_to_gamma(sigma_rel) + 1.0) * jnp.log1p(-1.0 / step))
 
 
 def profile_inner_products(steps_a, gammas_a, steps_b, gammas_b) -> np.ndarray:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from score_sde._types import Array
-from score_sde.posthoc_ema import power_ema_decay
+from score_sde.posthoc_ema import power_ema_weight
 from score_sde.settings import BELOW_ONE, NON_NEGATIVE, POSITIVE, Setting
 
 
@@ -25,6 +25,7 @@ class TrainState:
     rng: Array
     # power-function EMAs of post-hoc EMA (EDM2), one per tracked sigma_rel (`score_sde.posthoc_ema`)
     power_emas: tuple = ()
+    power_ema_sigma_rels: tuple[float, ...] = flax.struct.field(pytree_node=False, default=())
 
 
 # Leaves that VDM's AdamW leaves out of weight decay, every bias: flax's `bias`, the NIN layers' `b`
@@ -62,16 +63,18 @@ def make_optimizer(optim_config) -> optax.GradientTransformation:
 
 
 def create_train_state(
-    params, optimizer: optax.GradientTransformation, rng: Array, power_ema_count: int = 0
+    params, optimizer: optax.GradientTransformation, rng: Array, power_ema_sigma_rels: tuple[float, ...] = ()
 ) -> TrainState:
-    """Step 0 of training `params`: the EMA and `power_ema_count` power-function EMAs start at them."""
+    """Step 0 of training `params`: the EMA and one power-function EMA per width in
+    `power_ema_sigma_rels` (post-hoc EMA) start at them."""
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=optimizer.init(params),
         ema_params=jax.tree.map(jnp.copy, params),
         rng=rng,
-        power_emas=tuple(jax.tree.map(jnp.copy, params) for _ in range(power_ema_count)),
+        power_emas=tuple(jax.tree.map(jnp.copy, params) for _ in power_ema_sigma_rels),
+        power_ema_sigma_rels=tuple(float(s) for s in power_ema_sigma_rels),
     )
 
 
@@ -94,12 +97,16 @@ def ema_decay(ema_rate: float, halflife_kimg: float = 0.0, rampup_ratio: float =
     return decay
 
 
+def _towards(average, params, weight: Array):
+    """average + weight (params - average), leaf by leaf."""
+    return jax.tree.map(lambda a, p: a + weight * (p - a), average, params)
+
+
 def make_train_step(
     loss_fn: Callable[[object, Array, object], Array] | None,
     optimizer: optax.GradientTransformation,
     ema_rate: float | Callable[[Array], Array],
     *,
-    power_ema_sigma_rels: tuple[float, ...] = (),
     value_and_grad: Callable | None = None,
     unroll: int | bool = 1,
     state_sharding=None,
@@ -110,7 +117,7 @@ def make_train_step(
     leading entry of `batches` (a pytree of (n_jitted_steps, B, ...) arrays) with `lax.scan`.
 
     `ema_rate` is the EMA's decay, or a function of the step giving it (`ema_decay`);
-    `state.power_emas` follow the power-function EMAs of `power_ema_sigma_rels` (post-hoc EMA). The step
+    `state.power_emas` follow the power-function EMAs of `state.power_ema_sigma_rels`. The step
     differentiates `loss_fn(params, rng, batch)` with `jax.value_and_grad`, or, instead of a
     `loss_fn` (None), calls `value_and_grad(params, rng, batch, step) -> (loss, grads)`: an
     objective's own gradient (the VDM bound's schedule gradient) or one with a schedule over
@@ -138,11 +145,10 @@ def make_train_step(
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         decay = decay_at(state.step)
-        average = lambda decay, ema: jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
-        ema = average(decay, state.ema_params)
+        ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params, params)
         powers = tuple(
-            average(power_ema_decay(sigma_rel, state.step + 1), power_ema)
-            for sigma_rel, power_ema in zip(power_ema_sigma_rels, state.power_emas, strict=True)
+            _towards(power_ema, params, power_ema_weight(sigma_rel, state.step + 1))
+            for sigma_rel, power_ema in zip(state.power_ema_sigma_rels, state.power_emas, strict=True)
         )
         new_state = dataclasses.replace(
             state, step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema, power_emas=powers

@@ -100,10 +100,11 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     summaries = Summaries(workdir, "eval_metrics", enabled=jax.process_index() == 0)
     records = []
     for step in steps:
-        if run.posthoc_sigma_rel > 0:
-            params = posthoc_params(setup, checkpointer, step, run.posthoc_sigma_rel)
+        sigma_rel = run.posthoc_sigma_rel  # a post-hoc EMA keeps its pieces and pictures apart from the EMA's
+        if sigma_rel > 0:
+            params, folder = posthoc_params(setup, checkpointer, step, sigma_rel), f"step_{step}_posthoc_{sigma_rel:g}"
         else:
-            params = checkpointer.restore(step, setup.abstract_state()).ema_params
+            params, folder = checkpointer.restore(step, setup.abstract_state()).ema_params, f"step_{step}"
         record, samples = evaluate_state(
             setup,
             params,
@@ -111,12 +112,12 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
             settings,
             progress,
             workdir,
-            workdir / "eval" / f"step_{step}" / "pieces",
+            workdir / "eval" / folder / "pieces",
         )
-        record = {"ckpt": step // freq, **record}
+        record = {"ckpt": step // freq, **({"posthoc_sigma_rel": sigma_rel} if sigma_rel > 0 else {}), **record}
         summaries.scalars(step, record)
         if samples is not None and jax.process_index() == 0:
-            write_samples(setup, workdir / "eval" / f"step_{step}", samples, title=f"step {step}")
+            write_samples(setup, workdir / "eval" / folder, samples, title=f"step {step}")
         logger.info("step %d: %s", step, record)
         records.append({"step": step, **record})
     checkpointer.close()
@@ -149,7 +150,6 @@ def posthoc_ema(config, workdir, progress: bool = True) -> dict:
         "path": str(folder),
         "step": step,
         "sigma_rel": sigma_rel,
-        "snapshots": len(Checkpointer(workdir).snapshot_steps()),
     }
 
 

@@ -29,7 +29,7 @@ from score_sde.datasets.pipeline import BatchStream
 from score_sde.files import write_npz_atomic
 from score_sde.objectives import teachers
 from score_sde.parallel import to_host
-from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, load_params
+from score_sde.runner.restore import REFLOW_PAIRS_FOLDER, load_params, run_config
 from score_sde.runner.setup import Setup, build
 from score_sde.runner.train_loop import train
 from score_sde.sampling import ProbabilityFlowODE
@@ -129,7 +129,15 @@ def reflow(config, workdir, progress: bool = True) -> dict:
     workdir = Path(workdir)
     if workdir.resolve() == Path(teacher).resolve():
         raise ValueError(f"--mode reflow needs a --workdir of its own, not the teacher's {teacher}")
-    params, step, _ = load_params(setup, Path(teacher), -1)
+    params, step, _ = load_params(
+        build(run_config(teacher, "config.reflow.teacher"), with_data=False), Path(teacher), -1
+    )
+    shapes = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
+    if shapes(params) != shapes(setup.abstract_params()):
+        raise ValueError(
+            f"the reflowed network (config.model) differs from the teacher's in {teacher}/config.json: reflow starts "
+            "from and samples with the teacher's architecture"
+        )
     num_pairs = int(config.reflow.num_pairs)
     folder = workdir / REFLOW_PAIRS_FOLDER
     drawn = draw_pairs(setup, params, folder, num_pairs, int(config.eval.batch_size), int(config.seed), progress)

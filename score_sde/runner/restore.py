@@ -75,17 +75,19 @@ def load_params(setup, workdir: Path, number: int, setting: str = "config.eval.c
 
 def posthoc_params(setup, checkpointer: Checkpointer, step: int, sigma_rel: float):
     """The post-hoc EMA of relative width `sigma_rel` at `step` (EDM2): the least-squares combination
-    (`score_sde.posthoc_ema`) of the power-function EMAs of every kept snapshot up to `step`, read one
-    snapshot at a time."""
+    (`score_sde.posthoc_ema`) of the power-function EMAs of every kept snapshot before `step` and of
+    the checkpoint of `step` itself (a preemption checkpoint past the last snapshot too), read one
+    checkpoint at a time. Checkpoints hold the widths they track; other config ones are refused."""
     tracked = setup.run.loop.power_ema_sigma_rels
     if not tracked:
         raise ValueError(
-            f"config.eval.posthoc_sigma_rel={sigma_rel:g} reconstructs from power-function EMAs, and this run tracked "
-            "none: train with config.model.power_ema_sigma_rels (EDM2: (0.05, 0.1))"
+            f"config.eval.posthoc_sigma_rel={sigma_rel:g} reconstructs from the run's power-function EMAs: set "
+            "config.model.power_ema_sigma_rels to the widths it was trained with (a run tracks them when trained "
+            "with it, EDM2: (0.05, 0.1))"
         )
-    steps = [s for s in checkpointer.snapshot_steps() if 0 < s <= step]
-    if not steps:
-        raise FileNotFoundError(f"no kept snapshot up to step {step} to reconstruct the post-hoc EMA from")
+    if step < 1:
+        raise FileNotFoundError(f"the checkpoint of step {step} has no power-function EMAs to reconstruct from")
+    steps = sorted({s for s in checkpointer.snapshot_steps() if 0 < s < step} | {step})
     weights = posthoc_coefficients(
         [s for s in steps for _ in tracked], [sigma for _ in steps for sigma in tracked], step, sigma_rel
     )
@@ -228,16 +230,15 @@ def load_weak_model(config, parts, build: Callable, with_weights: bool = True) -
             f"config.sampling.autoguidance={workdir!r} must be a score model on a fixed process (objective "
             f"{' or '.join(teachers('distill'))}), not {weak_setup.objective.name!r}"
         )
-    same = (weak_parts.process, weak_parts.event_shape, weak_parts.num_classes) == (
-        parts.process,
-        parts.event_shape,
-        parts.num_classes,
-    )
-    if not same:
+
+    def space(p) -> tuple:  # what the scores are of: process, examples, classes, data range, latent space
+        latent = None if p.latent is None else (p.latent.workdir, p.latent.step, p.latent.scale)
+        return p.process, p.event_shape, p.num_classes, p.data_range, latent
+
+    if space(weak_parts) != space(parts):
         raise ValueError(
-            f"config.sampling.autoguidance={workdir!r} models {weak_parts.process}, examples "
-            f"{list(weak_parts.event_shape)}, {weak_parts.num_classes} classes; this run {parts.process}, "
-            f"{list(parts.event_shape)}, {parts.num_classes}: the weaker model must share them"
+            f"config.sampling.autoguidance={workdir!r} models (process, examples, classes, data range, latent "
+            f"space) {space(weak_parts)}; this run {space(parts)}: the weaker model must share them"
         )
     if not with_weights:
         return WeakModel(weak_setup.objective, None)

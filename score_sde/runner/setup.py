@@ -209,7 +209,7 @@ class Setup:
             init_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
             fresh = given is None
             params = self.objective.init_params({"params": init_rng, "dropout": dropout_rng}) if fresh else given
-            return create_train_state(params, self.optimizer, state_rng, len(self.run.loop.power_ema_sigma_rels))
+            return create_train_state(params, self.optimizer, state_rng, self.run.loop.power_ema_sigma_rels)
 
         return jax.jit(init, out_shardings=self.state_sharding())(jax.random.PRNGKey(self.run.seed), params)
 
@@ -224,7 +224,7 @@ class Setup:
 
         def init(rng):
             params = self.objective.init_params({"params": rng, "dropout": rng})
-            return create_train_state(params, self.optimizer, rng, len(self.run.loop.power_ema_sigma_rels))
+            return create_train_state(params, self.optimizer, rng, self.run.loop.power_ema_sigma_rels)
 
         return self.program("abstract_state_shapes", lambda: jax.eval_shape(init, jax.random.PRNGKey(0)))
 

@@ -49,7 +49,6 @@ def make_run_steps(setup: Setup, objective: Objective | None = None):
         None,
         setup.optimizer,
         ema_decay(loop.ema_rate, loop.ema_halflife_kimg, loop.ema_rampup_ratio, loop.batch_size),
-        power_ema_sigma_rels=loop.power_ema_sigma_rels,
         value_and_grad=value_and_grad,
         unroll=unroll,
         state_sharding=setup.state_sharding(),
