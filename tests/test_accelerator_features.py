@@ -5,6 +5,7 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from score_sde.models import get_model
 from score_sde.models.ncsnpp_layers import pixel_attention
@@ -37,6 +38,7 @@ def _forward_residual_bytes(remat: bool) -> tuple[int, list]:
     return kept, jax.tree.leaves(jax.jit(jax.grad(loss))(params))
 
 
+@pytest.mark.slow  # compiles NCSN++ with and without remat (about 30 s): out of the 10-minute default tier
 def test_remat_keeps_fewer_activations_for_the_same_gradient():
     kept, gradient = _forward_residual_bytes(remat=False)
     kept_remat, gradient_remat = _forward_residual_bytes(remat=True)
@@ -57,6 +59,7 @@ def _tiny_setup(dtype: str):
     return build(config)
 
 
+@pytest.mark.slow  # compiles and trains NCSN++ twice (about 30 s): out of the 10-minute default tier
 def test_bfloat16_trains_with_bf16_convolutions_and_matmuls_and_matches_float32():
     setup = _tiny_setup("bfloat16")
     state = setup.init_state()

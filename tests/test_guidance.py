@@ -119,6 +119,7 @@ def test_a_guidance_interval_guides_only_at_its_noise_levels():
     np.testing.assert_allclose(cfg[inside], full[inside], rtol=1e-6)
 
 
+@pytest.mark.slow  # two 4000-sample solves (about 15 s): out of the 10-minute default tier
 def test_autoguided_samples_concentrate_on_the_modes():
     """Guiding by the broader model sharpens the components: samples of every sampler that takes a
     score lie closer to their component's mean than the model's own samples."""

@@ -72,6 +72,7 @@ def _json_result(stdout: str):
     return json.loads(stdout[stdout.index("[\n") :])  # after gloo's connection line, if any
 
 
+@pytest.mark.slow  # two processes over localhost (30-45 s): out of the 10-minute default tier
 def test_two_processes_give_the_bits_per_dim_and_samples_of_one(trained, expected):
     two = _copy_run(trained, "two")
     processes = run_cli_processes(str(trained / "job_config.py"), two, "--mode=eval")
@@ -84,6 +85,7 @@ def test_two_processes_give_the_bits_per_dim_and_samples_of_one(trained, expecte
     assert len(list((two / "eval" / "step_4" / "pieces" / "likelihood").glob("*/piece_*.npz"))) == 8
 
 
+@pytest.mark.slow  # two processes over localhost (30-45 s): out of the 10-minute default tier
 def test_a_killed_job_resumes_from_its_finished_pieces(trained, expected):
     killed = _copy_run(trained, "killed")
     job = run_cli(str(trained / "job_config.py"), killed, "--mode=eval", wait=False)

@@ -50,6 +50,7 @@ def slurm_job_id_with_a_free_port() -> int:
     pytest.skip(f"no free port among 64 tried in {SLURM_FIRST_PORT}..65535, where JAX puts SLURM's coordinator")
 
 
+@pytest.mark.slow  # two SLURM-launched processes (about 30 s): out of the 10-minute default tier
 def test_two_slurm_tasks_with_only_multihost_train_together_like_one_process(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith(CLUSTER_VARIABLES) or name in CLUSTER_VARIABLES_EXACT:

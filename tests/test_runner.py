@@ -114,6 +114,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step(tmp_path, monkeypatch)
     assert max(s for s, _ in losses(tmp_path)) == 10
 
 
+@pytest.mark.slow  # kills and resumes real training processes (about 45 s): out of the 10-minute default tier
 def test_sigkill_at_any_moment_then_resume_reproduces_the_uninterrupted_losses(tmp_path):
     overrides = cli_args(
         {

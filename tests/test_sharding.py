@@ -51,6 +51,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # three meshes of four devices (about 35 s): out of the 10-minute default tier
 def test_two_by_two_and_one_by_four_meshes_give_the_losses_of_one_device_and_checkpoints_move(tmp_path):
     config = tiny_toy_config(n_iters=20)
     train(config, tmp_path / "one", progress=False)
