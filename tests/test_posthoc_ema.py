@@ -17,7 +17,7 @@ from score_sde.posthoc_ema import (
     profile_inner_products,
     sigma_rel_to_gamma,
 )
-from score_sde.runner.modes import posthoc_ema
+from score_sde.runner.modes import evaluate, posthoc_ema
 from score_sde.runner.restore import load_params, run_config
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import train
@@ -177,6 +177,10 @@ def test_a_run_tracks_power_emas_and_reads_back_any_post_hoc_profile(tmp_path):
     assert written_step == 40
     for got, want in zip(jax.tree.leaves(written), jax.tree.leaves(tracked)):
         np.testing.assert_array_equal(got, want)
+    config.eval.begin_ckpt, config.eval.end_ckpt = 4, 4  # --mode eval reads the same post-hoc EMA
+    config.eval.enable_loss = config.eval.enable_bpd = config.eval.enable_sampling = False
+    [evaluated] = evaluate(config, tmp_path, progress=False)
+    assert evaluated["step"] == 40 and evaluated["posthoc_sigma_rel"] == 0.1
     between, _, _ = read(0.07)
     distance = lambda a, b: sum(float(np.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert 0 < distance(between, final.power_emas[0]) and 0 < distance(between, final.power_emas[1])

@@ -15,7 +15,7 @@ from score_sde.evaluation.metrics import save_statistics
 from score_sde.files import write_json_atomic
 from score_sde.runner.controllable import check_task, run_task
 from score_sde.runner.drawing import write_samples
-from score_sde.runner.restore import check_reflowed_run, load_params, posthoc_params
+from score_sde.runner.restore import check_reflowed_run, load_params, params_at
 from score_sde.runner.setup import build, parameter_count
 from score_sde.runner.state_evaluation import evaluate_state, likelihood
 from score_sde.summaries import Summaries
@@ -100,11 +100,7 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
     summaries = Summaries(workdir, "eval_metrics", enabled=jax.process_index() == 0)
     records = []
     for step in steps:
-        sigma_rel = run.posthoc_sigma_rel  # a post-hoc EMA keeps its pieces and pictures apart from the EMA's
-        if sigma_rel > 0:
-            params, folder = posthoc_params(setup, checkpointer, step, sigma_rel), f"step_{step}_posthoc_{sigma_rel:g}"
-        else:
-            params, folder = checkpointer.restore(step, setup.abstract_state()).ema_params, f"step_{step}"
+        params, folder = params_at(setup, checkpointer, step)
         record, samples = evaluate_state(
             setup,
             params,
@@ -114,7 +110,8 @@ def evaluate(config, workdir, progress: bool = True) -> list[dict]:
             workdir,
             workdir / "eval" / folder / "pieces",
         )
-        record = {"ckpt": step // freq, **({"posthoc_sigma_rel": sigma_rel} if sigma_rel > 0 else {}), **record}
+        posthoc = {"posthoc_sigma_rel": run.posthoc_sigma_rel} if run.posthoc_sigma_rel > 0 else {}
+        record = {"ckpt": step // freq, **posthoc, **record}
         summaries.scalars(step, record)
         if samples is not None and jax.process_index() == 0:
             write_samples(setup, workdir / "eval" / folder, samples, title=f"step {step}")
@@ -146,11 +143,7 @@ def posthoc_ema(config, workdir, progress: bool = True) -> dict:
     checkpointer.save(step, state, snapshot=True)
     checkpointer.wait()
     checkpointer.close()
-    return {
-        "path": str(folder),
-        "step": step,
-        "sigma_rel": sigma_rel,
-    }
+    return {"path": str(folder), "step": step, "sigma_rel": sigma_rel}
 
 
 def fid_stats(config, workdir, progress: bool = True) -> dict:

@@ -64,13 +64,19 @@ def load_params(setup, workdir: Path, number: int, setting: str = "config.eval.c
     > 0, the post-hoc EMA of that width at the checkpoint's step instead (`posthoc_params`)."""
     checkpointer = Checkpointer(workdir)
     step = checkpoint_step(checkpointer, setup.config, number, setting)
-    sigma_rel = setup.run.posthoc_sigma_rel
-    if sigma_rel > 0:
-        params, label = posthoc_params(setup, checkpointer, step, sigma_rel), f"step_{step}_posthoc_{sigma_rel:g}"
-    else:
-        params, label = checkpointer.restore(step, setup.abstract_state()).ema_params, f"step_{step}"
+    params, label = params_at(setup, checkpointer, step)
     checkpointer.close()
     return params, step, label
+
+
+def params_at(setup, checkpointer: Checkpointer, step: int):
+    """(parameters, label) of the checkpoint of `step`: its EMA, labelled "step_<k>", or with
+    config.eval.posthoc_sigma_rel = s > 0 the post-hoc EMA of that width, "step_<k>_posthoc_<s>"
+    (the label names the folders of a mode's outputs and pieces, so the two never share them)."""
+    sigma_rel = setup.run.posthoc_sigma_rel
+    if sigma_rel > 0:
+        return posthoc_params(setup, checkpointer, step, sigma_rel), f"step_{step}_posthoc_{sigma_rel:g}"
+    return checkpointer.restore(step, setup.abstract_state()).ema_params, f"step_{step}"
 
 
 def posthoc_params(setup, checkpointer: Checkpointer, step: int, sigma_rel: float):
