@@ -1,22 +1,26 @@
-"""Few-step students side by side with their teacher on the built-in digits: FD-digits and digit
-classes covered against NFE, with what each student cost to train; prints a table and JSON and
-saves a PNG plot.
+"""Few-step students side by side with their teacher on the built-in digits, and few-step models
+trained from scratch (iCT, MeanFlow): FD-digits and digit classes covered against NFE, with what
+each model cost to train; prints a table and JSON and saves a PNG plot.
 
   python -m benchmarks.students --teacher configs/quickstart.py:runs/quickstart \
       --progressive configs/distill/digits_progressive.py:runs/digits_pd \
       --consistency configs/distill/digits_consistency.py:runs/digits_cd \
+      --from_scratch configs/ict/digits.py:runs/ict_digits \
+      --from_scratch configs/mean_flow/digits.py:runs/mean_flow_digits \
       --samples 300 --cache runs/students_benchmark --out docs/students_digits.png
 
 The teacher (its newest checkpoint's EMA parameters) is sampled with DDIM, DPM-Solver++(2M) and
 EDM's Heun at each budget in --budgets and the best FD-digits per budget is kept. Each progressive-distillation
 round's student samples with its own number of steps; the consistency student with 1, 2, 4 and 8
-steps. Every row draws --samples samples from the same key. A student's cost: its training steps
+steps; a model trained from scratch with its own sampler at 1, 2 and 4 steps. Every row draws
+--samples samples from the same key. A student's cost: its training steps
 (all rounds up to it for progressive distillation), the teacher evaluations they took (2 per
 example and step for both methods: two DDIM steps, one Heun step) and the wall-clock training
 time (compilation included) from metrics.jsonl.
 """
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -35,6 +39,8 @@ from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun
 
 TEACHER_BUDGETS = (1, 2, 4, 8, 64)
 CONSISTENCY_STEPS = (1, 2, 4, 8)
+FROM_SCRATCH_STEPS = (1, 2, 4)
+FROM_SCRATCH_NAMES = {"consistency_training": "iCT (from scratch)", "mean_flow": "MeanFlow (from scratch)"}
 TEACHER_EVALUATIONS_PER_EXAMPLE = 2  # per training step: two DDIM steps (progressive), one Heun step (consistency)
 
 # name -> budget -> run(rng, process, score, shape), spending at most `budget` evaluations (None: cannot)
@@ -78,7 +84,20 @@ def _student_rows(config, workdir: Path, samples: int, steps_list, label: str) -
         params = load_params(setup, workdir, -1)[0]
         shape = (samples, *setup.event_shape)
         x, nfe = setup.sample(jax.random.PRNGKey(0), params, setup.sampling_score_fn(params, samples), shape)
-        rows.append({"model": label, "sampler": f"{steps}-step student", "nfe": int(nfe), **_score(setup, x)})
+        rows.append(
+            {"model": label, "sampler": f"{steps}-step {setup.sampler_name}", "nfe": int(nfe), **_score(setup, x)}
+        )
+    return rows
+
+
+def from_scratch_rows(config_path: str, workdir: Path, samples: int) -> list[dict]:
+    """A model trained without a teacher (its objective's own sampler) at 1, 2 and 4 steps."""
+    config = load_config(config_path)
+    train = final_record(workdir)
+    label = FROM_SCRATCH_NAMES.get(str(config.training.objective), str(config.training.objective))
+    rows = _student_rows(config, workdir, samples, FROM_SCRATCH_STEPS, label)
+    for row in rows:
+        row.update(train_steps=train["steps"], train_time_s=train["train_time_s"], teacher_evaluations=0)
     return rows
 
 
@@ -125,6 +144,9 @@ def main() -> None:
     parser.add_argument("--teacher", required=True, help="config.py:workdir of the teacher")
     parser.add_argument("--progressive", help="config.py:workdir of a --mode distill progressive run")
     parser.add_argument("--consistency", help="config.py:workdir of a --mode distill consistency run")
+    parser.add_argument(
+        "--from_scratch", action="append", default=[], help="config.py:workdir of an iCT or MeanFlow run (repeatable)"
+    )
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--budgets", type=int, nargs="+", default=list(TEACHER_BUDGETS))
     parser.add_argument("--out", default="students_digits.png")
@@ -147,6 +169,9 @@ def main() -> None:
     if args.consistency:
         paths = _paths(parser, args.consistency)
         rows += cached("consistency", lambda: consistency_rows(*paths, args.samples))
+    for value in args.from_scratch:
+        config_path, workdir = _paths(parser, value)
+        rows += cached(workdir.name, functools.partial(from_scratch_rows, config_path, workdir, args.samples))
 
     print(f"\nFD-digits against NFE ({args.samples} samples each)")
     print(
@@ -167,7 +192,9 @@ def main() -> None:
     ax.axhline(40, color="gray", ls="--", lw=0.8, label="FD-digits 40")
     ax.set_xlabel("network evaluations (NFE)")
     ax.set_ylabel("FD-digits (lower is better)")
-    ax.set_title("digits: the quickstart teacher (best of DDIM / DPM-Solver++ / Heun) and its students", fontsize=8)
+    ax.set_title(
+        "digits: the quickstart teacher (best of DDIM / DPM-Solver++ / Heun), its students, iCT, MeanFlow", fontsize=8
+    )
     ax.legend(fontsize=7)
     figure.tight_layout()
     figure_png(figure, args.out)

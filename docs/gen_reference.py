@@ -28,6 +28,7 @@ SUBPACKAGES = (
     "score_sde.sde",
     "score_sde.sampling",
     "score_sde.distillation",
+    "score_sde.few_step",
     "score_sde.objectives",
     "score_sde.models",
     "score_sde.evaluation",
@@ -42,6 +43,8 @@ SECTION_TITLES = {
     "eval": "eval: likelihood, sample quality and the evaluation modes",
     "reflow": "reflow: rectified flow's --mode reflow",
     "distill": "distill: --mode distill's students",
+    "ict": "ict: improved consistency training (objective consistency_training)",
+    "mean_flow": "mean_flow: MeanFlow (objective mean_flow)",
     "optim": "optim: the optimizer",
 }
 

@@ -22,7 +22,7 @@ import ml_collections
 
 from score_sde.settings import AT_LEAST_ONE, NON_NEGATIVE, Setting, choice, number
 
-SECTIONS = ("training", "model", "data", "sampling", "eval", "reflow", "distill", "optim")
+SECTIONS = ("training", "model", "data", "sampling", "eval", "reflow", "distill", "ict", "mean_flow", "optim")
 # the modules whose SETTINGS make up the schema; a section's fields are listed in this order
 COMPONENTS = (
     "score_sde.sde.base",
@@ -55,6 +55,8 @@ COMPONENTS = (
     "score_sde.evaluation.image_quality",
     "score_sde.objectives.students",
     "score_sde.distillation.consistency",
+    "score_sde.objectives.consistency_training",
+    "score_sde.objectives.mean_flow",
 )
 TASKS = ("generate", "inpaint", "colorize", "interpolate")  # config.sampling.task (`score_sde.runner.controllable`)
 

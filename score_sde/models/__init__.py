@@ -44,6 +44,7 @@ def _mlp(config) -> nn.Module:
         fourier_scale=float(model.fourier_scale),
         scale_by_sigma=bool(model.scale_by_sigma),
         dropout=float(model.dropout),
+        interval_embedding=bool(model.interval_embedding),
     )
 
 
@@ -64,17 +65,26 @@ def get_model(config) -> nn.Module:
 
 @dataclasses.dataclass(frozen=True)
 class NetApply:
-    """net_apply(params, x, time_cond, dropout_rng=None, labels=None) -> output of a Flax module;
-    no rng means evaluation mode; `labels` (B,) are the class labels of a class-conditional
-    network (None otherwise; a scalar label applies to the whole batch). Hashable (by the module),
-    so it can be part of a compiled program."""
+    """net_apply(params, x, time_cond, dropout_rng=None, labels=None, interval=None) -> output of a
+    Flax module; no rng means evaluation mode; `labels` (B,) are the class labels of a
+    class-conditional network (None otherwise; a scalar label applies to the whole batch);
+    `interval` (B,) the second time of a network with an interval embedding (MeanFlow's t - r).
+    Hashable (by the module), so it can be part of a compiled program."""
 
     model: nn.Module
 
     def __call__(
-        self, params, x: Array, time_cond: Array, dropout_rng: Array | None = None, labels: Array | None = None
+        self,
+        params,
+        x: Array,
+        time_cond: Array,
+        dropout_rng: Array | None = None,
+        labels: Array | None = None,
+        interval: Array | None = None,
     ) -> Array:
         extra: dict[str, Any] = {} if labels is None else {"class_labels": jnp.broadcast_to(labels, x.shape[:1])}
+        if interval is not None:
+            extra["interval"] = interval
         if dropout_rng is None:
             return cast(Array, self.model.apply({"params": params}, x, time_cond, train=False, **extra))
         rngs = {"dropout": dropout_rng}
@@ -105,4 +115,7 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
     ),
     "model.hidden_dims": Setting((256, 256, 256), "mlp: widths of the residual blocks", POSITIVE_INTS),
     "model.embedding_dim": Setting(64, "mlp: size of the noise-level embedding", AT_LEAST_ONE),
+    "model.interval_embedding": Setting(
+        False, "mlp, ncsnpp: embed a second time beside the noise level (MeanFlow's t - r; objective mean_flow)"
+    ),
 }

@@ -17,6 +17,19 @@ def sinusoidal_embedding(timesteps: Array, dim: int, max_positions: int = 10000)
     return jnp.pad(embedding, ((0, 0), (0, dim % 2)))
 
 
+def with_interval(embedding: Array, time_cond: Array, interval: Array | None, enabled: bool, dim: int) -> Array:
+    """A time embedding (B, E) with the sinusoidal embedding (B, dim) of a second time `interval`
+    (B,) concatenated (MeanFlow's t - r; 0 when not given) if the network has one (`enabled`)."""
+    if not enabled:
+        if interval is not None:
+            raise ValueError(
+                "this network embeds one time: config.model.interval_embedding=True gives it a second (t - r)"
+            )
+        return embedding
+    interval = jnp.zeros_like(time_cond) if interval is None else jnp.broadcast_to(interval, time_cond.shape)
+    return jnp.concatenate([embedding, sinusoidal_embedding(interval, dim)], axis=-1)
+
+
 class GaussianFourierProjection(nn.Module):
     """Random Fourier features [sin(2 pi W x), cos(2 pi W x)] of (B,) inputs, W ~ scale N(0, 1) fixed."""
 

@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from score_sde.models.layers import GaussianFourierProjection, sinusoidal_embedding
+from score_sde.models.layers import GaussianFourierProjection, sinusoidal_embedding, with_interval
 
 Array = jax.Array
 
@@ -17,6 +17,8 @@ class MLPScoreNet(nn.Module):
     time_cond is what the reference networks receive: a discrete/continuous label for
     `embedding_type="positional"`, the noise scale sigma for "fourier" (which embeds log sigma).
     With `scale_by_sigma`, the output is divided by sigma (VE models predict score * sigma).
+    With `interval_embedding`, a second time `interval` (B,) (MeanFlow's t - r, scaled as
+    time_cond; default 0) is embedded sinusoidally beside time_cond.
     """
 
     hidden_dims: Sequence[int] = (256, 256, 256)
@@ -25,14 +27,16 @@ class MLPScoreNet(nn.Module):
     fourier_scale: float = 16.0
     scale_by_sigma: bool = False
     dropout: float = 0.0
+    interval_embedding: bool = False
 
     @nn.compact
-    def __call__(self, x: Array, time_cond: Array, train: bool = False) -> Array:
+    def __call__(self, x: Array, time_cond: Array, train: bool = False, interval: Array | None = None) -> Array:
         flat = jnp.reshape(x, (x.shape[0], -1))
         if self.embedding_type == "fourier":
             embedding = GaussianFourierProjection(self.embedding_dim // 2, self.fourier_scale)(jnp.log(time_cond))
         else:
             embedding = sinusoidal_embedding(time_cond, self.embedding_dim)
+        embedding = with_interval(embedding, time_cond, interval, self.interval_embedding, self.embedding_dim)
         embedding = nn.swish(nn.Dense(self.embedding_dim * 2)(embedding))
         h = nn.Dense(self.hidden_dims[0])(flat)
         for width in self.hidden_dims:

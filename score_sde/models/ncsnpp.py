@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde.models.layers import GaussianFourierProjection, sinusoidal_embedding
+from score_sde.models.layers import GaussianFourierProjection, sinusoidal_embedding, with_interval
 from score_sde.models.ncsnpp_layers import (
     ATTENTION_IMPLEMENTATIONS,
     AttnBlock,
@@ -46,7 +46,8 @@ class NCSNpp(nn.Module):
     `scale_by_sigma`, with the decreasing geometric sigmas of sigma_max..sigma_min). Inputs in
     [0, 1] are mapped to [-1, 1] unless `centered`. With `num_classes > 0`, `class_labels` (B,)
     in [0, num_classes] (num_classes being the null label) add a learned embedding to the time
-    embedding.
+    embedding. With `interval_embedding`, a second time `interval` (B,) (MeanFlow's t - r, scaled
+    as time_cond; default 0) is embedded sinusoidally and concatenated to the time embedding.
     """
 
     nf: int = 128
@@ -76,9 +77,17 @@ class NCSNpp(nn.Module):
     dtype: Any = jnp.float32
     remat: bool = False
     attention_implementation: str = "auto"
+    interval_embedding: bool = False
 
     @nn.compact
-    def __call__(self, x: Array, time_cond: Array, train: bool = False, class_labels: Array | None = None) -> Array:
+    def __call__(
+        self,
+        x: Array,
+        time_cond: Array,
+        train: bool = False,
+        class_labels: Array | None = None,
+        interval: Array | None = None,
+    ) -> Array:
         counter = itertools.count()
         name = lambda: f"modules_{next(counter)}"
         num_resolutions = len(self.ch_mult)
@@ -93,6 +102,7 @@ class NCSNpp(nn.Module):
             sigmas = jnp.exp(jnp.linspace(np.log(self.sigma_max), np.log(self.sigma_min), self.num_scales))
             used_sigmas = sigmas[time_cond.astype(jnp.int32)]
             temb = sinusoidal_embedding(time_cond, self.nf)
+        temb = with_interval(temb, time_cond, interval, self.interval_embedding, self.nf)
         if self.conditional:
             temb = dense(self.nf * 4, dtype, name=name())(temb)
             temb = dense(self.nf * 4, dtype, name=name())(nn.swish(temb))
@@ -271,6 +281,7 @@ def ncsnpp_from_config(config) -> NCSNpp:
         dtype=jnp.dtype(model.dtype),
         remat=bool(model.remat),
         attention_implementation=str(model.attention_implementation),
+        interval_embedding=bool(model.interval_embedding),
     )
 
 

@@ -9,6 +9,8 @@ give the common answers); the runner asks it everything that differs between kin
   latent            denoising of an autoencoder's latents (`LatentDenoising`)
   progressive       a progressive-distillation student (`ProgressiveStudent`)
   consistency       a consistency-distillation student (`ConsistencyStudent`)
+  consistency_training  iCT, a consistency model trained from scratch (`ConsistencyTraining`)
+  mean_flow         MeanFlow's average velocity, one-step generation (`MeanFlow`)
 """
 
 from score_sde.objectives.autoencoding import Autoencoding
@@ -25,9 +27,11 @@ from score_sde.objectives.base import (
     register,
     teachers,
 )
+from score_sde.objectives.consistency_training import ConsistencyTraining
 from score_sde.objectives.denoising import Denoising, loss_settings, network_score
 from score_sde.objectives.latent import LatentDenoising
 from score_sde.objectives.learned_schedule import LearnedScheduleBound
+from score_sde.objectives.mean_flow import MeanFlow
 from score_sde.objectives.students import ConsistencyStudent, ProgressiveStudent
 from score_sde.sampling.samplers import SAMPLERS, Sampler
 from score_sde.settings import Setting, choice_of
@@ -76,12 +80,14 @@ __all__ = [
     "OWN_SAMPLER",
     "Autoencoding",
     "ConsistencyStudent",
+    "ConsistencyTraining",
     "Denoising",
     "GradientOfLoss",
     "InDataSpace",
     "PlainOptimizer",
     "LatentDenoising",
     "LearnedScheduleBound",
+    "MeanFlow",
     "Objective",
     "Parts",
     "ProgressiveStudent",
@@ -102,7 +108,8 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
         "auto",
         (
             "the kind of model (score_sde.objectives.OBJECTIVES): denoising, "
-            "learned_schedule, autoencoder, latent, progressive, consistency, or "
+            "learned_schedule, autoencoder, latent, progressive, consistency, "
+            "consistency_training (iCT), mean_flow (MeanFlow), or "
             "auto: as the config implies (model.name, distill.method, "
             "data.latents_of, sde)"
         ),
@@ -113,7 +120,8 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
         (
             "a sampler of score_sde.sampling.SAMPLERS: pc, ode, sde, ddim, heun "
             "(EDM), dpm_solver (DPM-Solver++), few_step (a progressive student's), "
-            'consistency (a consistency student\'s); or auto (also "student"): the'
+            "consistency (a consistency student's or an iCT model's), mean_flow (a "
+            'MeanFlow model\'s); or auto (also "student"): the'
             " objective's own (a student's, ode for a reflowed flow, else pc)"
         ),
         choice_of(SAMPLERS, *OWN_SAMPLER),

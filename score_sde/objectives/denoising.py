@@ -98,6 +98,25 @@ def ode_log_likelihood(objective: Objective):
     return logp
 
 
+class NetworkOnFixedProcess:
+    """Mixin for objectives whose parameters are one network (its `init_network`) on the configured
+    process, scored through the parts' parameterisation with continuous labels."""
+
+    parts: Parts
+
+    def init_params(self, rngs):
+        return init_network(self.parts, rngs)
+
+    def process(self, params):
+        return self.parts.process
+
+    def network_params(self, params):
+        return params
+
+    def score(self, params, labels=None, flow=False):
+        return network_score(self.parts, params, labels, flow, "continuous")
+
+
 @register
 @final
 @dataclasses.dataclass(frozen=True)
