@@ -45,6 +45,7 @@ SECTION_TITLES = {
     "distill": "distill: --mode distill's students",
     "ict": "ict: improved consistency training (objective consistency_training)",
     "mean_flow": "mean_flow: MeanFlow (objective mean_flow)",
+    "scm": "scm: continuous-time consistency models, sCT and sCD (objective scm)",
     "optim": "optim: the optimizer",
 }
 

@@ -22,7 +22,7 @@ import ml_collections
 
 from score_sde.settings import AT_LEAST_ONE, NON_NEGATIVE, Setting, choice, number
 
-SECTIONS = ("training", "model", "data", "sampling", "eval", "reflow", "distill", "ict", "mean_flow", "optim")
+SECTIONS = ("training", "model", "data", "sampling", "eval", "reflow", "distill", "ict", "mean_flow", "scm", "optim")
 # the modules whose SETTINGS make up the schema; a section's fields are listed in this order
 COMPONENTS = (
     "score_sde.sde.base",
@@ -57,6 +57,8 @@ COMPONENTS = (
     "score_sde.distillation.consistency",
     "score_sde.objectives.consistency_training",
     "score_sde.objectives.mean_flow",
+    "score_sde.objectives.continuous_consistency",
+    "score_sde.distillation.samplers",
 )
 TASKS = ("generate", "inpaint", "colorize", "interpolate")  # config.sampling.task (`score_sde.runner.controllable`)
 

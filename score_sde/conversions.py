@@ -65,3 +65,18 @@ def denoiser_of(process, score_fn):
         return denoiser_from_score(x, score_fn(x, t), a, s)
 
     return denoise
+
+
+def denoiser_across(process, source_process, source_denoise):
+    """D(x, t) on `process` of a denoiser `source_denoise` on `source_process`: the same x_0-estimate at
+    the same noise level sigma~ = s / a, the source fed its time t' of that log-SNR and its scale,
+    a'(t') x / a(t)."""
+
+    def denoise(x: Array, t: Array) -> Array:
+        source_t = source_process.inverse_log_snr(process.log_snr(t))
+        a = process.marginal_coefficients(t)[0]
+        source_a = source_process.marginal_coefficients(source_t)[0]
+        ratio = jnp.reshape(source_a / a, (-1,) + (1,) * (x.ndim - 1))
+        return source_denoise(ratio * x, source_t)
+
+    return denoise

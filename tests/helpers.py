@@ -6,13 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, LinearFlow, SubVPSDE
+from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, LinearFlow, SubVPSDE, TrigFlowPath
 
 ALL_SDES = [VPSDE(), SubVPSDE(), VESDE()]
 SDE_IDS = ["vp", "subvp", "ve"]
 # the processes beyond the reference's three
-NEW_PROCESSES = [CosineVPSDE(), LinearFlow(), EDMPath()]
-NEW_IDS = ["cosine", "flow", "edm"]
+NEW_PROCESSES = [CosineVPSDE(), LinearFlow(), EDMPath(), TrigFlowPath()]
+NEW_IDS = ["cosine", "flow", "edm", "trigflow"]
 
 
 def assert_matches_mixture(samples, oracle, z_max: float = 4.5):

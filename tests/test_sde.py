@@ -8,7 +8,18 @@ import pytest
 from scipy import stats
 
 from score_sde.config import base_config
-from score_sde.sde import VESDE, VPSDE, CosineVPSDE, EDMPath, GaussianPath, LinearFlow, SubVPSDE, chain_of, get_sde
+from score_sde.sde import (
+    VESDE,
+    VPSDE,
+    CosineVPSDE,
+    EDMPath,
+    GaussianPath,
+    LinearFlow,
+    SubVPSDE,
+    TrigFlowPath,
+    chain_of,
+    get_sde,
+)
 from tests.helpers import ALL_SDES, NEW_IDS, NEW_PROCESSES, SDE_IDS
 
 
@@ -182,6 +193,7 @@ PATHS = {
     "cosine": (CosineVPSDE(), lambda t: np.sqrt(COSINE_ABAR(t)), lambda t: np.sqrt(1 - COSINE_ABAR(t))),
     "flow": (LinearFlow(), lambda t: 1 - t, lambda t: t),
     "edm": (EDMPath(), lambda t: np.ones_like(t), lambda t: t),
+    "trigflow": (TrigFlowPath(), np.cos, lambda t: 0.5 * np.sin(t)),
 }
 
 
@@ -260,7 +272,7 @@ def test_new_priors_and_discretisations(process):
 def test_every_process_is_registered_and_built_from_the_config():
     config = base_config()
     built = {}
-    for name in ("vpsde", "subvpsde", "vesde", "cosine_vp", "linear_flow", "edm"):
+    for name in ("vpsde", "subvpsde", "vesde", "cosine_vp", "linear_flow", "edm", "trigflow"):
         config.training.sde = name
         built[name] = get_sde(config)
     assert {name: type(p).__name__ for name, p in built.items()} == {
@@ -270,5 +282,10 @@ def test_every_process_is_registered_and_built_from_the_config():
         "cosine_vp": "CosineVPSDE",
         "linear_flow": "LinearFlow",
         "edm": "EDMPath",
+        "trigflow": "TrigFlowPath",
     }
     assert built["edm"] == EDMPath(0.002, 80.0, 1000) and built["cosine_vp"] == CosineVPSDE(s=0.008)
+    assert built["trigflow"] == TrigFlowPath(0.5, 0.002, 80.0, 1000)
+    assert built["trigflow"].T == pytest.approx(np.arctan(160.0)) and built["trigflow"].eps == pytest.approx(
+        np.arctan(0.004)
+    )

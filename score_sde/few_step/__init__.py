@@ -1,5 +1,6 @@
-"""Few-step generators trained from scratch: improved consistency training (`consistency_training`,
-iCT) and MeanFlow (`mean_flow`). Each is a loss and a sampler here, and an objective in
+"""Few-step generators: improved consistency training (`consistency_training`, iCT), MeanFlow
+(`mean_flow`) and continuous-time consistency models on TrigFlow's path (`continuous_consistency`,
+sCT from scratch and sCD of a teacher). Each is a loss and a sampler here, and an objective in
 `score_sde.objectives` that the runner trains, evaluates and samples."""
 
 from score_sde.few_step.consistency_training import (
@@ -10,6 +11,15 @@ from score_sde.few_step.consistency_training import (
     grid_sigmas,
     lognormal_interval_logits,
     pseudo_huber,
+)
+from score_sde.few_step.continuous_consistency import (
+    ContinuousConsistencySettings,
+    TimeWeight,
+    consistency_tangent,
+    continuous_consistency_loss,
+    normalise_tangent,
+    trigflow_times,
+    trigflow_velocity,
 )
 from score_sde.few_step.mean_flow import (
     MeanFlowSettings,
@@ -25,6 +35,13 @@ from score_sde.few_step.mean_flow import (
 from score_sde.few_step.samplers import MeanFlowSampler
 
 __all__ = [
+    "ContinuousConsistencySettings",
+    "TimeWeight",
+    "consistency_tangent",
+    "continuous_consistency_loss",
+    "normalise_tangent",
+    "trigflow_times",
+    "trigflow_velocity",
     "HUBER_SCALE",
     "ConsistencyTrainingSchedule",
     "MeanFlowSampler",

@@ -73,7 +73,8 @@ def pixel_attention(q: Array, k: Array, v: Array, implementation: str = "auto") 
     q, k, v (B, H, W, C), logits and softmax in float32.
 
     "auto" takes cuDNN's fused kernel on GPU for bfloat16/float16 inputs when it accepts the shape
-    (it refuses some head sizes at trace time) and XLA's otherwise; "cudnn" insists on it.
+    (it refuses some head sizes at trace time) and the trace (it has no forward-mode derivative, so
+    under `jax.jvp` it raises a TypeError), and XLA's otherwise; "cudnn" insists on it.
     """
     B, H, W, C = q.shape
     heads = [jnp.reshape(a, (B, H * W, 1, C)) for a in (q, k, v)]
@@ -84,7 +85,7 @@ def pixel_attention(q: Array, k: Array, v: Array, implementation: str = "auto") 
     if use_cudnn:
         try:
             out = jax.nn.dot_product_attention(*heads, implementation="cudnn")
-        except (ValueError, NotImplementedError, RuntimeError):
+        except (ValueError, NotImplementedError, RuntimeError, TypeError):
             if implementation == "cudnn":
                 raise
     if out is None:

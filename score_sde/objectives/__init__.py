@@ -11,6 +11,7 @@ give the common answers); the runner asks it everything that differs between kin
   consistency       a consistency-distillation student (`ConsistencyStudent`)
   consistency_training  iCT, a consistency model trained from scratch (`ConsistencyTraining`)
   mean_flow         MeanFlow's average velocity, one-step generation (`MeanFlow`)
+  scm               sCM on TrigFlow's path: sCT from scratch, sCD of a teacher (`ContinuousConsistency`)
 """
 
 from score_sde.objectives.autoencoding import Autoencoding
@@ -28,6 +29,7 @@ from score_sde.objectives.base import (
     teachers,
 )
 from score_sde.objectives.consistency_training import ConsistencyTraining
+from score_sde.objectives.continuous_consistency import ContinuousConsistency
 from score_sde.objectives.denoising import Denoising, loss_settings, network_score
 from score_sde.objectives.latent import LatentDenoising
 from score_sde.objectives.learned_schedule import LearnedScheduleBound
@@ -81,6 +83,7 @@ __all__ = [
     "Autoencoding",
     "ConsistencyStudent",
     "ConsistencyTraining",
+    "ContinuousConsistency",
     "Denoising",
     "GradientOfLoss",
     "InDataSpace",
@@ -109,7 +112,8 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
         (
             "the kind of model (score_sde.objectives.OBJECTIVES): denoising, "
             "learned_schedule, autoencoder, latent, progressive, consistency, "
-            "consistency_training (iCT), mean_flow (MeanFlow), or "
+            "consistency_training (iCT), mean_flow (MeanFlow), scm (sCT; sCD with "
+            "distill.method), or "
             "auto: as the config implies (model.name, distill.method, "
             "data.latents_of, sde)"
         ),

@@ -170,6 +170,16 @@ def refuse_steering_latents(task: str) -> None:
         )
 
 
+def refuse_cudnn_attention(config, name: str) -> None:
+    """Refuses, in one line, cuDNN's fused attention for an objective whose loss takes a `jax.jvp` of
+    the network: that kernel has no forward-mode derivative ("auto" falls back to XLA's under jvp)."""
+    if str(config.model.attention_implementation) == "cudnn":
+        raise ValueError(
+            f"config.training.objective={name!r} differentiates the network forward (jax.jvp), which cuDNN's fused "
+            "attention does not support: set config.model.attention_implementation='auto' or 'xla'"
+        )
+
+
 class GradientOfLoss:
     """Mixin for objectives trained by `jax.value_and_grad` of their loss (`loss_gradient`)."""
 

@@ -37,12 +37,14 @@ def _no_density() -> ValueError:
 class ConsistencyTraining(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
     """iCT's loss (`consistency_training_loss`) on the configured process with the consistency
     parameterisation, whose boundary eps is the grid's first time; the held-out loss uses the final
-    N. Samples: the consistency sampler, `sample_steps` times of the Karras grid from T."""
+    N. Samples: the consistency sampler at `sample_steps` times from T (the Karras grid's, or T and
+    `sample_times`)."""
 
     parts: Parts
     schedule: ConsistencyTrainingSchedule
     eps: float
     sample_steps: int = 1
+    sample_times: tuple[float, ...] = ()
     name: ClassVar[str] = "consistency_training"
     figures: ClassVar[tuple[str, ...]] = ("loss", "samples")
     likelihood: ClassVar[str] = "none (a few-step sampler)"
@@ -73,7 +75,8 @@ class ConsistencyTraining(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, Pl
             huber_c=float(ict.huber_c),
         )
         eps = float(parts.parameterization.eps)  # type: ignore[attr-defined]
-        return cls(parts, schedule, eps, int(config.sampling.num_steps) or 1)
+        times = tuple(float(t) for t in config.sampling.consistency_times)
+        return cls(parts, schedule, eps, int(config.sampling.num_steps) or 1, times)
 
     def loss(self, params, rng, x, labels=None, noise=None, *, step=None, train=True):
         parts = self.parts
@@ -89,7 +92,7 @@ class ConsistencyTraining(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, Pl
         return consistency_training_loss(loss_rng, parts.process, consistency_fn, x, self.schedule, self.eps, step)
 
     def sampler(self, sampling):
-        return Consistency(num_steps=self.sample_steps, eps=self.eps, rho=self.schedule.rho)
+        return Consistency(num_steps=self.sample_steps, eps=self.eps, rho=self.schedule.rho, times=self.sample_times)
 
     def check_sampler(self, sampler):
         return None

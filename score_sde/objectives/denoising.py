@@ -47,7 +47,7 @@ def loss_settings(config, parts: Parts) -> LossSettings:
         weighting = parameterization.default_weighting
     time_sampling = str(training.time_sampling)
     if time_sampling == "auto":
-        time_sampling = "log_normal" if parameterization.name == "edm" else "uniform"
+        time_sampling = "log_normal" if parameterization.name in ("edm", "trigflow") else "uniform"
     return LossSettings(
         weighting=weighting,
         time_sampling=time_sampling,
@@ -228,7 +228,10 @@ SETTINGS = {  # the config fields this module reads (score_sde.settings)
     ),
     "training.time_sampling": Setting(
         "auto",
-        ("uniform, log_normal (EDM), log_snr (importance on lambda); auto: log_normal for edm, else uniform"),
+        (
+            "uniform, log_normal (EDM), log_snr (importance on lambda); auto: log_normal for edm and "
+            "trigflow, else uniform"
+        ),
         choice("auto", *TIME_SAMPLINGS),
     ),
     "training.eps": Setting(

@@ -18,6 +18,7 @@ from score_sde.objectives.base import (
     Objective,
     Parts,
     PlainOptimizer,
+    refuse_cudnn_attention,
     register,
 )
 from score_sde.objectives.denoising import NetworkOnFixedProcess, ode_log_likelihood, path_bits_per_dim
@@ -59,6 +60,7 @@ class MeanFlow(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, PlainOptimize
                 "config.training.objective='mean_flow' trains on the data; config.data.latents_of (an autoencoder's "
                 "latents) is for objective 'latent'"
             )
+        refuse_cudnn_attention(config, cls.name)
         mean_flow = config.mean_flow
         settings = MeanFlowSettings(
             P_mean=float(mean_flow.P_mean),

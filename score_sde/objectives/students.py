@@ -217,8 +217,11 @@ class ConsistencyStudent(Student, Objective):
 SETTINGS = {  # the config fields this module reads (score_sde.settings)
     "distill.method": Setting(
         "",
-        ("--mode distill: progressive (Salimans & Ho 2022) or consistency (Song et al. 2023)"),
-        choice("", "progressive", "consistency"),
+        (
+            "--mode distill: progressive (Salimans & Ho 2022), consistency (Song et al. 2023) or scm "
+            "(sCD, Lu & Song 2025)"
+        ),
+        choice("", "progressive", "consistency", "scm"),
     ),
     "distill.teacher": Setting("", "--mode distill: workdir of the trained teacher"),
     "distill.teacher_ckpt": Setting(-1, "the teacher's snapshot number (-1: its newest checkpoint)", number(-1)),

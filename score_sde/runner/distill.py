@@ -14,6 +14,10 @@ config.distill.method:
     inside the round it was in.
   "consistency" (Song et al. 2023): one training in <workdir>, the student initialised from the
     teacher, with the EMA target network and the teacher's Heun steps (`ConsistencyStudent`).
+  "scm" (sCD, Lu & Song 2025): one training in <workdir> of a continuous-time consistency model on
+    TrigFlow's path whose tangent follows the teacher's probability flow (`ContinuousConsistency`).
+    The teacher may be on any process (its denoiser is read at TrigFlow's noise levels); the
+    student starts from the teacher's weights when the teacher is a TrigFlow model, else afresh.
 
 Students sample with their own sampler (config.sampling.method "auto"; every round directory's
 config.json has its own number of steps) and are evaluated like any run (--mode sample / eval).
@@ -46,9 +50,9 @@ def student_config(config, num_steps: int):
     return config
 
 
-def load_teacher(config, setup: Setup) -> tuple[Setup, object, int]:
+def load_teacher(config, setup: Setup, same_process: bool = True) -> tuple[Setup, object, int]:
     """(teacher setup, its EMA network parameters, step) of config.distill.teacher, checked against
-    the student's `setup`: the same process and network architecture."""
+    the student's `setup`: the same network architecture and (`same_process`) the same process."""
     teacher = str(config.distill.teacher)
     teacher_config = run_config(teacher, "config.distill.teacher")
     teacher_setup = build(teacher_config, with_data=False)
@@ -57,7 +61,7 @@ def load_teacher(config, setup: Setup) -> tuple[Setup, object, int]:
             f"config.distill.teacher={teacher!r} must be a score model on a fixed process (objective "
             f"{' or '.join(teachers('distill'))}), not {teacher_setup.objective.name!r}"
         )
-    if teacher_setup.sde != setup.sde:
+    if same_process and teacher_setup.sde != setup.sde:
         raise ValueError(
             f"the student's process {setup.sde} differs from the teacher's {teacher_setup.sde} "
             f"({teacher}/config.json): distil with the teacher's config.training.sde and its settings"
@@ -85,14 +89,14 @@ def distill(config, workdir, progress: bool = True) -> dict:
     the (last) student."""
     method = str(config.distill.method)
     if not method:
-        raise ValueError("--mode distill needs config.distill.method: 'progressive' or 'consistency'")
+        raise ValueError("--mode distill needs config.distill.method: 'progressive', 'consistency' or 'scm'")
     if not str(config.distill.teacher):
         raise ValueError("--mode distill needs config.distill.teacher: the workdir of the trained teacher")
     workdir = Path(workdir)
     if workdir.resolve() == Path(config.distill.teacher).resolve():
         raise ValueError(f"--mode distill needs a --workdir of its own, not the teacher's {config.distill.teacher}")
     setup = build(config, with_data=False)
-    teacher_setup, teacher_network, step = load_teacher(config, setup)
+    teacher_setup, teacher_network, step = load_teacher(config, setup, same_process=method != "scm")
     logger.info("distilling %s (step %d) by %s", config.distill.teacher, step, method)
     return DISTILLATIONS[method](config, workdir, teacher_setup, teacher_network, progress)
 
@@ -127,7 +131,18 @@ def _consistency(config, workdir: Path, teacher_setup: Setup, teacher_network, p
     return train(student_config(config, 1), workdir, progress, initial_params=initial, objective=objective)
 
 
-DISTILLATIONS = {"progressive": _progressive, "consistency": _consistency}
+def _continuous_consistency(config, workdir: Path, teacher_setup: Setup, teacher_network, progress: bool) -> dict:
+    run_config = student_config(config, int(config.sampling.num_steps) or 1)
+    seed = jax.random.PRNGKey(int(config.seed))
+    initial = build(run_config, with_data=False).objective.init_params({"params": seed, "dropout": seed})
+    if teacher_setup.parameterization.name == "trigflow":  # the paper's start: the teacher itself
+        initial["student"] = teacher_network
+    initial["teacher"] = teacher_network
+    objective = lambda setup: setup.objective.with_teacher(teacher_setup.sde, teacher_setup.parameterization)
+    return train(run_config, workdir, progress, initial_params=initial, objective=objective)
+
+
+DISTILLATIONS = {"progressive": _progressive, "consistency": _consistency, "scm": _continuous_consistency}
 
 
 def _read_record(path: Path) -> dict:

@@ -6,6 +6,7 @@
 | `cosine_vp` | `CosineVPSDE` (Nichol & Dhariwal 2021) |
 | `linear_flow` | `LinearFlow` (rectified flow, conditional flow matching) |
 | `edm` | `EDMPath` (Karras et al. 2022) |
+| `trigflow` | `TrigFlowPath` (Lu & Song 2025; sCM) |
 | `learned_vp` | `LearnedVPPath`: VDM's learned monotone schedule (Kingma et al. 2021) |
 
 `GaussianPath` builds any other path from a(t) and s(t), or from its log-SNR. `chain_of(process)`
@@ -16,7 +17,7 @@ chains for VP and VE, exact Gaussian transitions for every other path).
 from score_sde.sde.base import SDE, SDES, ReverseSDE, batch_broadcast, check_time, get_sde, posterior_step
 from score_sde.sde.chain import Chain, chain_of, register_chain
 from score_sde.sde.learned import LearnedVPPath, init_schedule, schedule_gamma
-from score_sde.sde.paths import CosineVPSDE, EDMPath, GaussianPath, LinearFlow
+from score_sde.sde.paths import CosineVPSDE, EDMPath, GaussianPath, LinearFlow, TrigFlowPath
 from score_sde.sde.reference import VESDE, VPSDE, SubVPSDE
 from score_sde.sde.schedules import SCHEDULES, get_timesteps
 
@@ -37,6 +38,7 @@ __all__ = [
     "CosineVPSDE",
     "LinearFlow",
     "EDMPath",
+    "TrigFlowPath",
     "GaussianPath",
     "LearnedVPPath",
     "init_schedule",

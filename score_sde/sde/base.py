@@ -196,7 +196,7 @@ def get_sde(config) -> SDE:
 
 SETTINGS = {  # the config fields this module reads (score_sde.settings)
     "training.sde": Setting(
-        "vpsde", "the process: vpsde, subvpsde, vesde, cosine_vp, linear_flow, edm", choice_of(SDES)
+        "vpsde", "the process: vpsde, subvpsde, vesde, cosine_vp, linear_flow, edm, trigflow", choice_of(SDES)
     ),
     "model.num_scales": Setting(1000, "N, steps of the process's discretisation", AT_LEAST_ONE),
 }

@@ -238,6 +238,68 @@ class EDMPath(SDE):
         return self.sigma_max
 
 
+@SDES.register("trigflow")
+@dataclasses.dataclass(frozen=True)
+class TrigFlowPath(SDE):
+    """TrigFlow (Lu & Song, ICLR 2025): a = cos t, s = sigma_d sin t, so the data and the N(0, sigma_d^2 I)
+    prior are joined by a quarter circle and the noise level is sigma~ = sigma_d tan t.
+
+    EDM's levels sigma_min = 0.002 and sigma_max = 80 are the times eps = arctan(sigma_min /
+    sigma_d) and T = arctan(sigma_max / sigma_d) (1.5645 for sigma_d = 0.5), where a(T) = 6e-3;
+    dx = -tan t x dt + sigma_d sqrt(2 tan t) dw. Fixed-step samplers use EDM's grid by default.
+    """
+
+    sigma_data: float = 0.5
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    N: int = 1000
+    default_schedule = "karras"
+    default_parameterization = "trigflow"
+
+    def __post_init__(self):
+        check_steps(self.N)
+        if not (self.sigma_data > 0 and 0.0 < self.sigma_min < self.sigma_max):
+            raise ValueError(
+                "TrigFlowPath needs sigma_data > 0 and 0 < sigma_min < sigma_max; got "
+                f"sigma_data={self.sigma_data}, sigma_min={self.sigma_min}, sigma_max={self.sigma_max}"
+            )
+
+    @classmethod
+    def from_config(cls, model) -> "TrigFlowPath":
+        """Reads config.model.sigma_data, edm_sigma_min, edm_sigma_max and num_scales (N)."""
+        return cls(
+            float(model.sigma_data), float(model.edm_sigma_min), float(model.edm_sigma_max), int(model.num_scales)
+        )
+
+    @property
+    def T(self) -> float:
+        return float(np.arctan(self.sigma_max / self.sigma_data))
+
+    @property
+    def eps(self) -> float:
+        return float(np.arctan(self.sigma_min / self.sigma_data))
+
+    def marginal_coefficients(self, t):
+        t = jnp.asarray(t, jnp.float32)
+        return jnp.cos(t), self.sigma_data * jnp.sin(t)
+
+    def drift_coefficient(self, t):
+        return -jnp.tan(t)
+
+    def diffusion_squared(self, t):
+        return 2.0 * self.sigma_data**2 * jnp.tan(t)
+
+    def log_snr(self, t):
+        return -2.0 * jnp.log(self.sigma_data * jnp.tan(t))
+
+    def inverse_log_snr(self, lam):
+        return jnp.arctan(jnp.exp(-0.5 * lam) / self.sigma_data)
+
+    @property
+    def prior_std(self) -> float:
+        return self.sigma_data
+
+
 SETTINGS = {  # the config fields this module reads (score_sde.settings)
     "model.cosine_s": Setting(0.008, "cosine_vp: the offset s of Nichol & Dhariwal", POSITIVE),
     "model.edm_sigma_min": Setting(0.002, "edm: the smallest noise level", POSITIVE, below="model.edm_sigma_max"),
