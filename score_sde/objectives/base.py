@@ -180,6 +180,31 @@ def refuse_cudnn_attention(config, name: str) -> None:
         )
 
 
+class FewStepModel:
+    """Mixin for objectives whose model is a few-step sampler trained on the data (iCT, sCM): any
+    sampler and steering task may run on it, and it defines no density."""
+
+    name: ClassVar[str]
+
+    def check_sampler(self, sampler: Sampler) -> None:
+        return None
+
+    def check_task(self, task: str) -> None:
+        return None
+
+    def bits_per_dim_fn(self, settings, data_range):
+        raise self._no_density()
+
+    def log_likelihood_fn(self):
+        raise self._no_density()
+
+    def _no_density(self) -> ValueError:
+        return ValueError(
+            f"a model of config.training.objective={self.name!r} is a few-step sampler and defines no density: it "
+            "has no likelihood or bits/dim"
+        )
+
+
 class GradientOfLoss:
     """Mixin for objectives trained by `jax.value_and_grad` of their loss (`loss_gradient`)."""
 

@@ -13,6 +13,7 @@ from score_sde.distillation.students import network_denoiser
 from score_sde.few_step.consistency_training import ConsistencyTrainingSchedule, consistency_training_loss
 from score_sde.models import NetApply
 from score_sde.objectives.base import (
+    FewStepModel,
     GradientOfLoss,
     InDataSpace,
     Objective,
@@ -24,17 +25,10 @@ from score_sde.objectives.denoising import NetworkOnFixedProcess
 from score_sde.settings import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Setting
 
 
-def _no_density() -> ValueError:
-    return ValueError(
-        "a consistency-trained model (config.training.objective='consistency_training') is a few-step sampler and "
-        "defines no density: it has no likelihood or bits/dim"
-    )
-
-
 @register
 @final
 @dataclasses.dataclass(frozen=True)
-class ConsistencyTraining(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
+class ConsistencyTraining(NetworkOnFixedProcess, FewStepModel, InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
     """iCT's loss (`consistency_training_loss`) on the configured process with the consistency
     parameterisation, whose boundary eps is the grid's first time; the held-out loss uses the final
     N. Samples: the consistency sampler at `sample_steps` times from T (the Karras grid's, or T and
@@ -93,18 +87,6 @@ class ConsistencyTraining(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, Pl
 
     def sampler(self, sampling):
         return Consistency(num_steps=self.sample_steps, eps=self.eps, rho=self.schedule.rho, times=self.sample_times)
-
-    def check_sampler(self, sampler):
-        return None
-
-    def check_task(self, task):
-        return None
-
-    def bits_per_dim_fn(self, settings, data_range):
-        raise _no_density()
-
-    def log_likelihood_fn(self):
-        raise _no_density()
 
     def describe(self):
         s = self.schedule

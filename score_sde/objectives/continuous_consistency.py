@@ -21,6 +21,7 @@ from score_sde.few_step.continuous_consistency import (
 )
 from score_sde.models import NetApply
 from score_sde.objectives.base import (
+    FewStepModel,
     GradientOfLoss,
     InDataSpace,
     Objective,
@@ -35,13 +36,6 @@ from score_sde.sde import SDE
 from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting
 
 TRAINED = ("student", "weight")  # the parameters sCM optimises; sCD's "teacher" stays fixed
-
-
-def _no_density() -> ValueError:
-    return ValueError(
-        "a continuous-time consistency model (config.training.objective='scm') is a few-step sampler and defines "
-        "no density: it has no likelihood or bits/dim; compute a teacher's instead"
-    )
 
 
 def teacher_frozen(inner: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -64,7 +58,7 @@ def teacher_frozen(inner: optax.GradientTransformation) -> optax.GradientTransfo
 @register
 @final
 @dataclasses.dataclass(frozen=True)
-class ContinuousConsistency(InDataSpace, GradientOfLoss, Objective):
+class ContinuousConsistency(FewStepModel, InDataSpace, GradientOfLoss, Objective):
     """sCM's loss (`continuous_consistency_loss`); params {"student": F, "weight": w(t)} and, in sCD
     (`distilled`), "teacher": the teacher's network on `teacher_process` with
     `teacher_parameterization` (set by --mode distill through `with_teacher`). Samples: the
@@ -168,18 +162,6 @@ class ContinuousConsistency(InDataSpace, GradientOfLoss, Objective):
     def sampler(self, sampling):
         eps = self.parts.process.eps
         return Consistency(num_steps=self.sample_steps, eps=eps, rho=float(sampling.rho), times=self.sample_times)
-
-    def check_sampler(self, sampler):
-        return None
-
-    def check_task(self, task):
-        return None
-
-    def bits_per_dim_fn(self, settings, data_range):
-        raise _no_density()
-
-    def log_likelihood_fn(self):
-        raise _no_density()
 
     def describe(self):
         s = self.settings
