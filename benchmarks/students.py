@@ -5,14 +5,17 @@ each model cost to train; prints a table and JSON and saves a PNG plot.
   python -m benchmarks.students --teacher configs/quickstart.py:runs/quickstart \
       --progressive configs/distill/digits_progressive.py:runs/digits_pd \
       --consistency configs/distill/digits_consistency.py:runs/digits_cd \
-      --from_scratch configs/ict/digits.py:runs/ict_digits \
-      --from_scratch configs/mean_flow/digits.py:runs/mean_flow_digits \
+      --few_step configs/ict/digits.py:runs/ict_digits \
+      --few_step configs/mean_flow/digits.py:runs/mean_flow_digits \
+      --few_step configs/sct/digits.py:runs/sct_digits \
+      --few_step configs/scd/digits.py:runs/scd_digits \
       --samples 300 --cache runs/students_benchmark --out docs/students_digits.png
 
 The teacher (its newest checkpoint's EMA parameters) is sampled with DDIM, DPM-Solver++(2M) and
 EDM's Heun at each budget in --budgets and the best FD-digits per budget is kept. Each progressive-distillation
 round's student samples with its own number of steps; the consistency student with 1, 2, 4 and 8
-steps; a model trained from scratch with its own sampler at 1, 2 and 4 steps. Every row draws
+steps; a few-step model (iCT, MeanFlow, sCT, sCD) with its own sampler at 1, 2 and 4 steps. Each
+model's flag is optional. Every row draws
 --samples samples from the same key. A student's cost: its training steps
 (all rounds up to it for progressive distillation), the teacher evaluations they took (2 per
 example and step for both methods: two DDIM steps, one Heun step) and the wall-clock training
@@ -40,7 +43,11 @@ from score_sde.sampling import sample_ddim, sample_dpm_solver, sample_heun
 TEACHER_BUDGETS = (1, 2, 4, 8, 64)
 CONSISTENCY_STEPS = (1, 2, 4, 8)
 FROM_SCRATCH_STEPS = (1, 2, 4)
-FROM_SCRATCH_NAMES = {"consistency_training": "iCT (from scratch)", "mean_flow": "MeanFlow (from scratch)"}
+FROM_SCRATCH_NAMES = {
+    "consistency_training": "iCT (from scratch)",
+    "mean_flow": "MeanFlow (from scratch)",
+    "scm": "sCT (from scratch)",
+}
 TEACHER_EVALUATIONS_PER_EXAMPLE = 2  # per training step: two DDIM steps (progressive), one Heun step (consistency)
 
 # name -> budget -> run(rng, process, score, shape), spending at most `budget` evaluations (None: cannot)
@@ -90,14 +97,18 @@ def _student_rows(config, workdir: Path, samples: int, steps_list, label: str) -
     return rows
 
 
-def from_scratch_rows(config_path: str, workdir: Path, samples: int) -> list[dict]:
-    """A model trained without a teacher (its objective's own sampler) at 1, 2 and 4 steps."""
+def few_step_rows(config_path: str, workdir: Path, samples: int) -> list[dict]:
+    """A few-step model (iCT, MeanFlow, sCT; sCD, whose teacher takes one evaluation per example and
+    step) with its objective's own sampler at 1, 2 and 4 steps."""
     config = load_config(config_path)
     train = final_record(workdir)
-    label = FROM_SCRATCH_NAMES.get(str(config.training.objective), str(config.training.objective))
+    distilled = str(config.distill.method) == "scm"
+    objective = str(config.training.objective)
+    label = "sCD (distilled)" if distilled else FROM_SCRATCH_NAMES.get(objective, objective)
     rows = _student_rows(config, workdir, samples, FROM_SCRATCH_STEPS, label)
+    evaluations = train["steps"] * int(config.training.batch_size) if distilled else 0
     for row in rows:
-        row.update(train_steps=train["steps"], train_time_s=train["train_time_s"], teacher_evaluations=0)
+        row.update(train_steps=train["steps"], train_time_s=train["train_time_s"], teacher_evaluations=evaluations)
     return rows
 
 
@@ -141,11 +152,14 @@ def _paths(parser, value: str) -> tuple[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher", required=True, help="config.py:workdir of the teacher")
+    parser.add_argument("--teacher", help="config.py:workdir of the teacher")
     parser.add_argument("--progressive", help="config.py:workdir of a --mode distill progressive run")
     parser.add_argument("--consistency", help="config.py:workdir of a --mode distill consistency run")
     parser.add_argument(
-        "--from_scratch", action="append", default=[], help="config.py:workdir of an iCT or MeanFlow run (repeatable)"
+        "--few_step",
+        action="append",
+        default=[],
+        help="config.py:workdir of an iCT, MeanFlow, sCT or sCD run (repeatable)",
     )
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--budgets", type=int, nargs="+", default=list(TEACHER_BUDGETS))
@@ -162,24 +176,26 @@ def main() -> None:
             write_json_atomic(path, rows)
         return rows
 
-    rows = cached("teacher", lambda: teacher_rows(*_paths(parser, args.teacher), args.samples, args.budgets))
+    rows = []
+    if args.teacher:
+        rows += cached("teacher", lambda: teacher_rows(*_paths(parser, args.teacher), args.samples, args.budgets))
     if args.progressive:
         paths = _paths(parser, args.progressive)
         rows += cached("progressive", lambda: progressive_rows(*paths, args.samples))
     if args.consistency:
         paths = _paths(parser, args.consistency)
         rows += cached("consistency", lambda: consistency_rows(*paths, args.samples))
-    for value in args.from_scratch:
+    for value in args.few_step:
         config_path, workdir = _paths(parser, value)
-        rows += cached(workdir.name, functools.partial(from_scratch_rows, config_path, workdir, args.samples))
+        rows += cached(workdir.name, functools.partial(few_step_rows, config_path, workdir, args.samples))
 
     print(f"\nFD-digits against NFE ({args.samples} samples each)")
     print(
-        f"{'model':26s}{'sampler':28s}{'NFE':>5s}{'FD-digits':>11s}{'classes':>9s}{'train steps':>13s}{'train s':>9s}"
+        f"{'model':28s}{'sampler':28s}{'NFE':>5s}{'FD-digits':>11s}{'classes':>9s}{'train steps':>13s}{'train s':>9s}"
     )
     for row in rows:
         print(
-            f"{row['model']:26s}{row['sampler']:28s}{row['nfe']:>5d}{row['fd_digits']:>11.1f}{row['classes']:>9d}"
+            f"{row['model']:28s}{row['sampler']:28s}{row['nfe']:>5d}{row['fd_digits']:>11.1f}{row['classes']:>9d}"
             f"{row['train_steps']:>13d}{row['train_time_s']:>9.0f}"
         )
     print(json.dumps({"samples": args.samples, "rows": rows}))
@@ -192,9 +208,7 @@ def main() -> None:
     ax.axhline(40, color="gray", ls="--", lw=0.8, label="FD-digits 40")
     ax.set_xlabel("network evaluations (NFE)")
     ax.set_ylabel("FD-digits (lower is better)")
-    ax.set_title(
-        "digits: the quickstart teacher (best of DDIM / DPM-Solver++ / Heun), its students, iCT, MeanFlow", fontsize=8
-    )
+    ax.set_title("digits: FD-digits of few-step models and samplers against NFE", fontsize=8)
     ax.legend(fontsize=7)
     figure.tight_layout()
     figure_png(figure, args.out)
