@@ -447,6 +447,7 @@ def test_bad_few_step_settings_fail_in_one_line(objective, overrides, message):
         build(config, with_data=False)
 
 
+@pytest.mark.slow  # two end-to-end runs each: in the slow tier, so the default one stays under 10 minutes
 @pytest.mark.parametrize("teacher_process", ["trigflow", "vpsde"])
 def test_scd_distils_a_teacher_of_any_process_through_the_runner(teacher_process, tmp_path):
     """--mode distill with method scm: the teacher's network rides along frozen; a TrigFlow teacher's
