@@ -151,6 +151,7 @@ class ConsistencyStudent(Student, Objective):
     rho: float
     metric: str
     sample_steps: int = 1
+    sample_times: tuple[float, ...] = ()
     teacher_parameterization: Parameterization | None = None
     name: ClassVar[str] = "consistency"
     figures: ClassVar[tuple[str, ...]] = ("samples",)
@@ -176,6 +177,7 @@ class ConsistencyStudent(Student, Objective):
             float(distill.rho),
             str(distill.metric),
             int(config.sampling.num_steps) or 1,
+            tuple(float(t) for t in config.sampling.consistency_times),
         )
 
     def with_teacher(self, parameterization: Parameterization) -> "ConsistencyStudent":
@@ -207,7 +209,7 @@ class ConsistencyStudent(Student, Objective):
         )
 
     def sampler(self, sampling):
-        return Consistency(num_steps=self.sample_steps, eps=self.eps, rho=self.rho)
+        return Consistency(num_steps=self.sample_steps, eps=self.eps, rho=self.rho, times=self.sample_times)
 
     def describe(self):
         schedule = "adaptive N(k)" if self.schedule.adaptive else f"N={self.schedule.num_points}"
