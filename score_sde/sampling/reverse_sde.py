@@ -70,10 +70,9 @@ def _sample_sde(rng, process, score_fn, shape, sampler: "ReverseTimeSDE", num_st
     terms: diffrax.MultiTerm = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, path))
     if schedule == "time_uniform":
         steps = dict(dt0=span / num_steps)
-    else:  # s = T - t on the schedule's grid, increasing from 0 to T - eps
-        steps = dict(
-            dt0=None, stepsize_controller=diffrax.StepTo(process.T - get_timesteps(process, num_steps, eps, schedule))
-        )
+    else:  # s = T - t on the schedule's grid, increasing from 0 to T - eps (its ends exactly the solve's)
+        grid = process.T - get_timesteps(process, num_steps, eps, schedule)
+        steps = dict(dt0=None, stepsize_controller=diffrax.StepTo(grid.at[0].set(0.0).at[-1].set(span)))
     solution = diffrax.diffeqsolve(
         terms,
         SDE_SOLVERS.get(sampler.solver).make(),
