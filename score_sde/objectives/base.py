@@ -170,6 +170,16 @@ def refuse_steering_latents(task: str) -> None:
         )
 
 
+def refuse_latents(parts: Parts, name: str) -> None:
+    """Refuses, in one line, an autoencoder's latents (config.data.latents_of) for an objective that
+    trains on the data itself."""
+    if parts.latent is not None:
+        raise ValueError(
+            f"config.training.objective={name!r} trains on the data; config.data.latents_of trains on an "
+            "autoencoder's latents with objective 'latent' (or 'auto')"
+        )
+
+
 def refuse_cudnn_attention(config, name: str) -> None:
     """Refuses, in one line, cuDNN's fused attention for an objective whose loss takes a `jax.jvp` of
     the network: that kernel has no forward-mode derivative ("auto" falls back to XLA's under jvp)."""

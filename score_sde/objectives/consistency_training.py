@@ -19,6 +19,7 @@ from score_sde.objectives.base import (
     Objective,
     Parts,
     PlainOptimizer,
+    refuse_latents,
     register,
 )
 from score_sde.objectives.denoising import NetworkOnFixedProcess
@@ -51,11 +52,7 @@ class ConsistencyTraining(NetworkOnFixedProcess, FewStepModel, InDataSpace, Grad
                 "config.training.objective='consistency_training' trains a consistency function: set "
                 f"config.model.parameterization='consistency' (or 'auto'); got {config.model.parameterization!r}"
             )
-        if parts.latent is not None:
-            raise ValueError(
-                "config.training.objective='consistency_training' trains on the data; config.data.latents_of "
-                "(an autoencoder's latents) is for objective 'latent'"
-            )
+        refuse_latents(parts, cls.name)
         ict = config.ict
         if int(ict.s0) > int(ict.s1):
             raise ValueError(f"config.ict.s0={ict.s0} must not exceed config.ict.s1={ict.s1}")

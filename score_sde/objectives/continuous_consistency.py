@@ -28,9 +28,10 @@ from score_sde.objectives.base import (
     Parts,
     init_network,
     refuse_cudnn_attention,
+    refuse_latents,
     register,
 )
-from score_sde.objectives.denoising import network_score
+from score_sde.objectives.students import StudentNetwork
 from score_sde.parameterization import Parameterization, TrigFlowParameterization
 from score_sde.sde import SDE
 from score_sde.settings import NON_NEGATIVE, POSITIVE, Setting
@@ -58,7 +59,7 @@ def teacher_frozen(inner: optax.GradientTransformation) -> optax.GradientTransfo
 @register
 @final
 @dataclasses.dataclass(frozen=True)
-class ContinuousConsistency(FewStepModel, InDataSpace, GradientOfLoss, Objective):
+class ContinuousConsistency(StudentNetwork, FewStepModel, InDataSpace, GradientOfLoss, Objective):
     """sCM's loss (`continuous_consistency_loss`); params {"student": F, "weight": w(t)} and, in sCD
     (`distilled`), "teacher": the teacher's network on `teacher_process` with
     `teacher_parameterization` (set by --mode distill through `with_teacher`). Samples: the
@@ -84,11 +85,7 @@ class ContinuousConsistency(FewStepModel, InDataSpace, GradientOfLoss, Objective
                 "config.training.sde='trigflow' and config.model.parameterization='trigflow' (or 'auto'); got "
                 f"{config.training.sde!r} and {config.model.parameterization!r}"
             )
-        if parts.latent is not None:
-            raise ValueError(
-                "config.training.objective='scm' trains on the data; config.data.latents_of (an autoencoder's "
-                "latents) is for objective 'latent'"
-            )
+        refuse_latents(parts, cls.name)
         if str(config.model.embedding_type) == "fourier":
             raise ValueError(
                 "config.model.embedding_type='fourier': sCM feeds the time t itself (c_noise = t), for which the "
@@ -149,15 +146,6 @@ class ContinuousConsistency(FewStepModel, InDataSpace, GradientOfLoss, Objective
         return continuous_consistency_loss(
             loss_rng, net_fn, params["student"], x, sigma_data, self.settings, step, weight_fn, teacher_velocity
         )
-
-    def process(self, params):
-        return self.parts.process
-
-    def network_params(self, params):
-        return params["student"]
-
-    def score(self, params, labels=None, flow=False):
-        return network_score(self.parts, params["student"], labels, flow, "continuous")
 
     def sampler(self, sampling):
         eps = self.parts.process.eps

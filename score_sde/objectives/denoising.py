@@ -18,6 +18,7 @@ from score_sde.objectives.base import (
     Parts,
     PlainOptimizer,
     init_network,
+    refuse_latents,
     register,
 )
 from score_sde.parameterization import NetworkScore, Parameterization, ReferenceNoise, ReferenceScore
@@ -145,11 +146,8 @@ class Denoising(InDataSpace, GradientOfLoss, PlainOptimizer, Objective):
                 "config.training.objective='denoising' trains on a fixed process; config.training.sde='learned_vp' "
                 "learns its schedule with objective 'learned_schedule' (or 'auto')"
             )
-        if parts.latent is not None and str(config.training.objective) == "denoising":
-            raise ValueError(
-                "config.training.objective='denoising' trains on the data; config.data.latents_of trains on an "
-                "autoencoder's latents with objective 'latent' (or 'auto')"
-            )
+        if str(config.training.objective) == "denoising":
+            refuse_latents(parts, cls.name)
         return cls(
             parts,
             loss_settings(config, parts),

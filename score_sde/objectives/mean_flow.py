@@ -19,6 +19,7 @@ from score_sde.objectives.base import (
     Parts,
     PlainOptimizer,
     refuse_cudnn_attention,
+    refuse_latents,
     register,
 )
 from score_sde.objectives.denoising import NetworkOnFixedProcess, ode_log_likelihood, path_bits_per_dim
@@ -55,11 +56,7 @@ class MeanFlow(NetworkOnFixedProcess, InDataSpace, GradientOfLoss, PlainOptimize
                 "config.training.objective='mean_flow' conditions the network on t and t - r: set "
                 "config.model.interval_embedding=True"
             )
-        if parts.latent is not None:
-            raise ValueError(
-                "config.training.objective='mean_flow' trains on the data; config.data.latents_of (an autoencoder's "
-                "latents) is for objective 'latent'"
-            )
+        refuse_latents(parts, cls.name)
         refuse_cudnn_attention(config, cls.name)
         mean_flow = config.mean_flow
         settings = MeanFlowSettings(

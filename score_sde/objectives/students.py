@@ -14,7 +14,15 @@ from score_sde.distillation.progressive import PROGRESSIVE_WEIGHTINGS, progressi
 from score_sde.distillation.samplers import Consistency, FewStep
 from score_sde.distillation.students import ConsistencySchedule, network_denoiser, student_optimizer, student_params
 from score_sde.models import NetApply
-from score_sde.objectives.base import GradientOfLoss, Objective, Parts, init_network, refuse_steering_latents, register
+from score_sde.objectives.base import (
+    FewStepModel,
+    GradientOfLoss,
+    Objective,
+    Parts,
+    init_network,
+    refuse_steering_latents,
+    register,
+)
 from score_sde.objectives.denoising import network_score
 from score_sde.parameterization import Parameterization
 from score_sde.settings import AT_LEAST_ONE, BELOW_ONE, POSITIVE, Setting, choice, number
@@ -23,13 +31,6 @@ from score_sde.settings import AT_LEAST_ONE, BELOW_ONE, POSITIVE, Setting, choic
 def _no_teacher(name: str) -> ValueError:
     return ValueError(
         f"a {name} student's loss needs its teacher, which only --mode distill loads: set config.eval.enable_loss=False"
-    )
-
-
-def _no_density(name: str) -> ValueError:
-    return ValueError(
-        f"a {name} student (config.distill.method) is a few-step sampler and defines no density: "
-        "compute the likelihood of its teacher (config.distill.teacher) instead"
     )
 
 
@@ -46,12 +47,10 @@ def _check_method(config, name: str, parameterizations: tuple[str, ...], parts: 
         )
 
 
-class Student(GradientOfLoss):
-    """Mixin of what the two students share: their network is params["student"] on the configured
-    process, in the teacher's space (a latent teacher's students draw latents, decoded to images);
-    they take any sampler and define no density."""
+class StudentNetwork:
+    """Mixin for objectives whose sampled network is params["student"] on the configured process (the
+    distilled students, sCM)."""
 
-    name: ClassVar[str]
     parts: Parts
 
     def process(self, params):
@@ -63,8 +62,14 @@ class Student(GradientOfLoss):
     def score(self, params, labels=None, flow=False):
         return network_score(self.parts, params["student"], labels, flow, "continuous")
 
-    def check_sampler(self, sampler):
-        return None
+
+class Student(StudentNetwork, FewStepModel, GradientOfLoss):
+    """Mixin of what the two students share: their network is params["student"], in the teacher's
+    space (a latent teacher's students draw latents, decoded to images); they take any sampler and
+    define no density (their teacher does)."""
+
+    name: ClassVar[str]
+    parts: Parts
 
     def check_task(self, task):
         if self.parts.latent is not None:
@@ -76,11 +81,11 @@ class Student(GradientOfLoss):
     def to_data(self, x):
         return x if self.parts.latent is None else self.parts.latent.decode(x)
 
-    def bits_per_dim_fn(self, settings, data_range):
-        raise _no_density(self.name)
-
-    def log_likelihood_fn(self):
-        raise _no_density(self.name)
+    def _no_density(self) -> ValueError:
+        return ValueError(
+            f"a {self.name} student (config.distill.method) is a few-step sampler and defines no density: "
+            "compute the likelihood of its teacher (config.distill.teacher) instead"
+        )
 
 
 @register
