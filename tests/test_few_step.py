@@ -12,6 +12,7 @@ from scipy.special import erf, expit, logit
 from scipy.stats import norm
 
 from configs import toy2d
+from score_sde.conversions import denoiser_across
 from score_sde.distillation import Consistency, ConsistencyParameterization, sample_consistency
 from score_sde.few_step import (
     ConsistencyTrainingSchedule,
@@ -30,6 +31,7 @@ from score_sde.few_step import (
     sample_mean_flow,
     time_pairs,
     trigflow_times,
+    trigflow_velocity,
 )
 from score_sde.models import MLPScoreNet, NetApply
 from score_sde.oracle import example_mixture
@@ -40,7 +42,7 @@ from score_sde.runner.modes import compute_likelihood
 from score_sde.runner.restore import load_params
 from score_sde.runner.setup import build
 from score_sde.runner.train_loop import train
-from score_sde.sde import EDMPath, LinearFlow, TrigFlowPath
+from score_sde.sde import VPSDE, EDMPath, LinearFlow, TrigFlowPath
 from tests.helpers import assert_matches_mixture
 from tests.runner_helpers import tiny_toy_config
 
@@ -366,6 +368,17 @@ def test_the_exact_consistency_function_zeroes_scd_and_the_loss_rises_as_predict
     assert standard_error < 0.05 * predicted
     assert abs(float(gradient(jnp.asarray(0.0)))) < 4 * standard_error
     assert abs(float(gradient(jnp.asarray(1.0))) - predicted) < 4 * standard_error
+
+
+def test_a_teacher_of_another_process_gives_trigflows_exact_velocity():
+    """sCD's teacher velocity from a VP teacher: the VP oracle's denoiser read at TrigFlow's noise levels
+    (`denoiser_across`) is TrigFlow's own oracle denoiser, and `trigflow_velocity` of it is the exact
+    probability-flow velocity of the mixture on TrigFlow's path."""
+    x = jax.random.normal(jax.random.PRNGKey(26), (64, 2))
+    t = jax.random.uniform(jax.random.PRNGKey(27), (64,), minval=0.05, maxval=1.5)
+    across = denoiser_across(TRIG, VPSDE(), example_mixture(VPSDE()).denoise)
+    np.testing.assert_allclose(across(x, t), TRIG_ORACLE.denoise(x, t), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(trigflow_velocity(across, x, t, 0.5), TRIG_ORACLE.velocity(x, t), rtol=1e-3, atol=1e-3)
 
 
 def test_one_step_scm_sampling_with_the_exact_consistency_function_draws_the_mixture():
